@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/defaults"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/log"
+	"github.com/urfave/cli/v2"
+
+	"github.com/kctr/kctr/containers"
+	"github.com/kctr/kctr/images"
+)
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{
+			Name:    "address",
+			Aliases: []string{"a", "H"},
+			Usage:   "containerd socket",
+			EnvVars: []string{"CONTAINERD_ADDRESS"},
+			Value:   defaults.DefaultAddress,
+		},
+		&cli.StringFlag{
+			Name:    "namespace",
+			Aliases: []string{"n"},
+			Usage:   "containerd namespace (k8s.io holds what Kubernetes runs)",
+			EnvVars: []string{"CONTAINERD_NAMESPACE"},
+			Value:   namespaces.Default,
+		},
+		&cli.StringFlag{
+			Name:    "snapshotter",
+			Usage:   "snapshotter images are unpacked into",
+			EnvVars: []string{"CONTAINERD_SNAPSHOTTER"},
+			Value:   defaults.DefaultSnapshotter,
+		},
+		&cli.StringFlag{
+			Name:  "hosts-dir",
+			Usage: "registry hosts directory in containerd's certs.d layout (mirrors, CAs, plain HTTP)",
+			Value: "/etc/containerd/certs.d",
+		},
+		&cli.BoolFlag{
+			Name:  "insecure-registry",
+			Usage: "skip TLS verification and allow plain HTTP for registries",
+		},
+		&cli.BoolFlag{Name: "debug", Usage: "print more about what kctr does"},
+	}
+}
+
+// session is what every command needs: a connected client and a context
+// carrying the namespace. Close it when done.
+type session struct {
+	ctx        context.Context
+	cancel     context.CancelFunc
+	client     *containerd.Client
+	images     *images.Service
+	containers *containers.Manager
+}
+
+func (s *session) Close() {
+	s.cancel()
+	_ = s.client.Close()
+}
+
+const connectTimeout = 10 * time.Second
+
+func newSession(c *cli.Context) (*session, error) {
+	// containerd's client logs every registry fallback at info level; a
+	// CLI user wants those only when asking for them.
+	logLevel := "warn"
+	if c.Bool("debug") {
+		logLevel = "debug"
+	}
+	_ = log.SetLevel(logLevel)
+	address := c.String("address")
+	if _, err := os.Stat(address); err != nil {
+		return nil, fmt.Errorf("cannot reach containerd at %s: %v (is containerd running? set --address or CONTAINERD_ADDRESS)", address, err)
+	}
+	namespace := c.String("namespace")
+	if err := identifiers.Validate(namespace); err != nil {
+		return nil, fmt.Errorf("namespace %q: %w", namespace, err)
+	}
+	client, err := containerd.New(address, containerd.WithTimeout(connectTimeout), containerd.WithDefaultNamespace(namespace))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
+	}
+	ctx, cancel := context.WithCancel(namespaces.WithNamespace(c.Context, namespace))
+	imageService := images.NewService(client, images.ServiceOptions{
+		Snapshotter: c.String("snapshotter"),
+		Registry: images.RegistryOptions{
+			HostsDir: c.String("hosts-dir"),
+			Insecure: c.Bool("insecure-registry"),
+		},
+	})
+	return &session{
+		ctx:        ctx,
+		cancel:     cancel,
+		client:     client,
+		images:     imageService,
+		containers: containers.NewManager(client, imageService, containers.ManagerOptions{}),
+	}, nil
+}

@@ -1,0 +1,195 @@
+package containers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+
+	"github.com/kctr/kctr/images"
+)
+
+// PullPolicy says when run/create fetch the image.
+type PullPolicy string
+
+const (
+	PullMissing PullPolicy = "missing"
+	PullAlways  PullPolicy = "always"
+	PullNever   PullPolicy = "never"
+)
+
+// ParsePullPolicy accepts Docker's --pull values; empty means missing.
+func ParsePullPolicy(s string) (PullPolicy, error) {
+	switch p := PullPolicy(s); p {
+	case "":
+		return PullMissing, nil
+	case PullMissing, PullAlways, PullNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("invalid pull policy %q (want always, missing or never): %w", s, errdefs.ErrInvalidArgument)
+}
+
+// CreateOptions describe a container to create.
+type CreateOptions struct {
+	Image string
+	// Args replace the image's Cmd (its Entrypoint stays).
+	Args []string
+	// Name must be unique in the namespace; empty leaves the container
+	// known by its ID only.
+	Name        string
+	Env         []string
+	WorkingDir  string
+	TTY         bool
+	Labels      map[string]string
+	OOMScoreAdj *int
+	Pull        PullPolicy
+	PullOptions images.PullOptions
+}
+
+// Create makes a container with a fresh snapshot of the image's rootfs. On
+// error nothing is left behind: no container record, no snapshot.
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Container, error) {
+	if opts.Name != "" {
+		if err := validateName(opts.Name); err != nil {
+			return nil, err
+		}
+		if err := m.checkNameFree(ctx, opts.Name); err != nil {
+			return nil, err
+		}
+	}
+	image, err := m.ensureImage(ctx, opts.Image, opts.Pull, opts.PullOptions)
+	if err != nil {
+		return nil, err
+	}
+	floor, restricted, err := OOMScoreAdjFloor()
+	if err != nil {
+		return nil, err
+	}
+
+	specOpts := []oci.SpecOpts{oci.WithDefaultSpec(), oci.WithDefaultUnixDevices}
+	if len(opts.Args) > 0 {
+		specOpts = append(specOpts, oci.WithImageConfigArgs(image, opts.Args))
+	} else {
+		specOpts = append(specOpts, oci.WithImageConfig(image))
+	}
+	if len(opts.Env) > 0 {
+		specOpts = append(specOpts, oci.WithEnv(opts.Env))
+	}
+	if opts.WorkingDir != "" {
+		specOpts = append(specOpts, oci.WithProcessCwd(opts.WorkingDir))
+	}
+	if opts.TTY {
+		specOpts = append(specOpts, oci.WithTTY)
+	}
+	if opts.OOMScoreAdj != nil {
+		adj := *opts.OOMScoreAdj
+		specOpts = append(specOpts, func(_ context.Context, _ oci.Client, _ *containers.Container, spec *oci.Spec) error {
+			spec.Process.OOMScoreAdj = &adj
+			return nil
+		})
+	}
+	specOpts = append(specOpts, WithClampedOOMScoreAdj(floor, restricted))
+
+	labels := map[string]string{}
+	for k, v := range opts.Labels {
+		labels[k] = v
+	}
+	if opts.Name != "" {
+		labels[LabelName] = opts.Name
+	}
+	id := newID()
+	container, err := m.client.NewContainer(ctx, id,
+		containerd.WithImage(image),
+		containerd.WithSnapshotter(m.images.Snapshotter()),
+		containerd.WithNewSnapshot(id, image),
+		containerd.WithImageStopSignal(image, "SIGTERM"),
+		containerd.WithRuntime(m.runtime, m.runtimeOptions),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(labels),
+	)
+	if err != nil {
+		// NewContainer made the snapshot before failing on the record or spec.
+		_ = m.client.SnapshotService(m.images.Snapshotter()).Remove(context.WithoutCancel(ctx), id)
+		return nil, fmt.Errorf("create container from %s: %w", opts.Image, err)
+	}
+	return container, nil
+}
+
+// ensureImage returns the image unpacked for our snapshotter, pulling it
+// as the policy allows.
+func (m *Manager) ensureImage(ctx context.Context, ref string, policy PullPolicy, pullOpts images.PullOptions) (containerd.Image, error) {
+	name, err := images.NormalizeName(ref)
+	if err != nil {
+		return nil, err
+	}
+	if policy == "" {
+		policy = PullMissing
+	}
+	image, err := m.client.GetImage(ctx, name)
+	switch {
+	case err == nil && policy != PullAlways:
+	case err != nil && !errdefs.IsNotFound(err):
+		return nil, fmt.Errorf("look up image %s: %w", name, err)
+	case err != nil && policy == PullNever:
+		return nil, fmt.Errorf("image %s is not present and --pull=never: %w", name, errdefs.ErrNotFound)
+	default:
+		if _, err := m.images.Pull(ctx, name, pullOpts); err != nil {
+			return nil, err
+		}
+		if image, err = m.client.GetImage(ctx, name); err != nil {
+			return nil, fmt.Errorf("look up image %s after pull: %w", name, err)
+		}
+	}
+	unpacked, err := image.IsUnpacked(ctx, m.images.Snapshotter())
+	if err != nil {
+		return nil, fmt.Errorf("check image %s: %w", name, err)
+	}
+	if !unpacked {
+		if err := image.Unpack(ctx, m.images.Snapshotter()); err != nil {
+			return nil, fmt.Errorf("unpack image %s: %w", name, err)
+		}
+	}
+	return image, nil
+}
+
+func (m *Manager) checkNameFree(ctx context.Context, name string) error {
+	existing, err := m.client.Containers(ctx, fmt.Sprintf("labels.%q==%q", LabelName, name))
+	if err != nil {
+		return fmt.Errorf("check container name %q: %w", name, err)
+	}
+	if len(existing) > 0 {
+		return fmt.Errorf("container name %q is already in use by %s: %w", name, shortID(existing[0].ID()), errdefs.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// validateName applies Docker's rule for container names.
+func validateName(name string) error {
+	for i, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			i > 0 && strings.ContainsRune("_.-", c)
+		if !ok {
+			return fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", name, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,122 @@
+package images
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+)
+
+// DefaultMaxConcurrentDownloads is how many layers are fetched at once.
+// Unpacking starts as soon as the layers below are in, so download and
+// unpack overlap.
+const DefaultMaxConcurrentDownloads = 4
+
+// PullOptions tunes one pull.
+type PullOptions struct {
+	// Platform such as "linux/arm64"; empty means this machine's.
+	Platform string
+	// Auth overrides config.json for the image's own registry.
+	Auth *AuthConfig
+	// SkipUnpack leaves the layers packed (content only, no snapshots).
+	SkipUnpack bool
+	// MaxConcurrentDownloads defaults to DefaultMaxConcurrentDownloads.
+	MaxConcurrentDownloads int
+	// Labels are set on the image record.
+	Labels map[string]string
+	// Progress, when set, is told how every blob is doing.
+	Progress ProgressFunc
+}
+
+// Pull fetches ref from its registry (or a mirror from the hosts dir) into
+// the content store and unpacks it into the snapshotter. A pull that fails
+// leaves no image record and releases every blob and snapshot it made.
+func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (*Image, error) {
+	ref, err := ParseReference(refText)
+	if err != nil {
+		return nil, err
+	}
+	platform := platforms.DefaultStrict()
+	if opts.Platform != "" {
+		p, err := platforms.Parse(opts.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: platform %q: %v: %w", ref, opts.Platform, err, errdefs.ErrInvalidArgument)
+		}
+		platform = platforms.OnlyStrict(p)
+	}
+	concurrency := opts.MaxConcurrentDownloads
+	if concurrency <= 0 {
+		concurrency = DefaultMaxConcurrentDownloads
+	}
+
+	ctx, releaseLease, err := s.temporaryLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer releaseLease()
+
+	resolver, err := s.registry.newResolver(ctx, ref, opts.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	tracker := newPullTracker(s.client.ContentStore())
+	remoteOpts := []containerd.RemoteOpt{
+		containerd.WithResolver(resolver),
+		containerd.WithPlatformMatcher(platform),
+		containerd.WithMaxConcurrentDownloads(concurrency),
+		containerd.WithImageHandler(tracker.handler()),
+	}
+	if !opts.SkipUnpack {
+		remoteOpts = append(remoteOpts, containerd.WithPullUnpack, containerd.WithPullSnapshotter(s.snapshotter))
+	}
+	if len(opts.Labels) > 0 {
+		remoteOpts = append(remoteOpts, containerd.WithPullLabels(opts.Labels))
+	}
+
+	var reporting sync.WaitGroup
+	stopProgress := func() {}
+	if opts.Progress != nil {
+		progressCtx, cancel := context.WithCancel(ctx)
+		stopProgress = cancel
+		reporting.Add(1)
+		go func() {
+			defer reporting.Done()
+			tracker.run(progressCtx, opts.Progress)
+		}()
+	}
+	pulled, err := s.client.Pull(ctx, ref.String(), remoteOpts...)
+	stopProgress()
+	reporting.Wait()
+	if err != nil {
+		return nil, registryError("pull", ref, err)
+	}
+	if opts.Progress != nil {
+		tracker.finish()
+		opts.Progress(tracker.snapshot())
+	}
+	return s.describe(ctx, pulled.Metadata())
+}
+
+// temporaryLease protects what an operation writes until the image record
+// references it. The lease is deleted synchronously, so the partial content
+// and snapshots of a failed operation are garbage collected before it
+// returns, and a crash leaves them for at most an hour.
+func (s *Service) temporaryLease(ctx context.Context) (context.Context, func(), error) {
+	if _, ok := leases.FromContext(ctx); ok {
+		return ctx, func() {}, nil
+	}
+	leaseService := s.client.LeasesService()
+	lease, err := leaseService.Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
+	if err != nil {
+		return ctx, nil, fmt.Errorf("create lease: %w", err)
+	}
+	release := func() {
+		_ = leaseService.Delete(context.WithoutCancel(ctx), lease, leases.SynchronousDelete)
+	}
+	return leases.WithLease(ctx, lease.ID), release, nil
+}

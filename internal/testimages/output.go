@@ -1,0 +1,172 @@
+package testimages
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+const (
+	annotationRefName = "org.opencontainers.image.ref.name"
+	// annotationImageName is what containerd (and so `ctr images import`) reads first to
+	// name an imported image; the OCI ref name alone is usually just a tag.
+	annotationImageName = "io.containerd.image.name"
+)
+
+// Push uploads img to ref. Registries on loopback addresses are spoken to over plain
+// HTTP, since a test registry on 127.0.0.1 has no certificate.
+func Push(ctx context.Context, img v1.Image, ref string, opts ...remote.Option) error {
+	var nopts []name.Option
+	if isLoopbackRegistry(ref) {
+		nopts = append(nopts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, nopts...)
+	if err != nil {
+		return fmt.Errorf("testimages: push: %w", err)
+	}
+	opts = append([]remote.Option{remote.WithContext(ctx)}, opts...)
+	if err := remote.Write(r, img, opts...); err != nil {
+		return fmt.Errorf("testimages: push %s: %w", ref, err)
+	}
+	return nil
+}
+
+func isLoopbackRegistry(ref string) bool {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return false
+	}
+	host := r.Context().RegistryStr()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WriteOCILayout writes img as the only image of an OCI image layout in dir (any
+// previous index entries are dropped, blobs are kept). The index entry carries the
+// platform and org.opencontainers.image.ref.name=refName; when refName is a full
+// reference rather than a bare tag it also carries io.containerd.image.name with the
+// normalized name, so `ctr images import` names the image without --base-name.
+func WriteOCILayout(img v1.Image, dir, refName string) error {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	annotations := map[string]string{annotationRefName: refName}
+	if strings.ContainsAny(refName, "/:@") {
+		if named, err := reference.ParseDockerRef(refName); err == nil {
+			annotations[annotationImageName] = named.String()
+		}
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return fmt.Errorf("testimages: OCI layout %s: %w", dir, err)
+	}
+	err = p.AppendImage(img,
+		layout.WithAnnotations(annotations),
+		layout.WithPlatform(v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}))
+	if err != nil {
+		return fmt.Errorf("testimages: OCI layout %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteOCIArchive writes the OCI layout of WriteOCILayout as a tar file, the format
+// `ctr images import` and `docker load` accept. Tar entries are sorted and carry no
+// host timestamps or owners, so equal images give byte-identical archives.
+func WriteOCIArchive(img v1.Image, tarPath, refName string) error {
+	dir, err := os.MkdirTemp("", "kctr-oci-layout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := WriteOCILayout(img, dir, refName); err != nil {
+		return err
+	}
+	if err := tarDir(dir, tarPath); err != nil {
+		return fmt.Errorf("testimages: OCI archive %s: %w", tarPath, err)
+	}
+	return nil
+}
+
+// tarDir archives the regular files and directories below dir. WalkDir visits them in
+// lexical order, which together with fixed modes and times makes the tar reproducible.
+func tarDir(dir, tarPath string) (err error) {
+	out, err := os.Create(tarPath)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	tw := tar.NewWriter(out)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: filepath.ToSlash(rel), ModTime: epoch}
+		if d.IsDir() {
+			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, hdr.Name+"/", 0o755
+			return tw.WriteHeader(hdr)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		hdr.Typeflag, hdr.Mode, hdr.Size = tar.TypeReg, 0o644, fi.Size()
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// WriteDockerArchive writes img in the `docker save` format, tagged ref, for tools that
+// only import that format. Its manifest is generated by the archive reader, so only the
+// config and layer digests (not the manifest digest) survive the round trip.
+func WriteDockerArchive(img v1.Image, tarPath, ref string) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return fmt.Errorf("testimages: docker archive: %w", err)
+	}
+	if err := tarball.WriteToFile(tarPath, r, img); err != nil {
+		return fmt.Errorf("testimages: docker archive %s: %w", tarPath, err)
+	}
+	return nil
+}
