@@ -42,9 +42,11 @@ type CreateOptions struct {
 	Args []string
 	// Name must be unique in the namespace; empty leaves the container
 	// known by its ID only.
-	Name        string
-	Env         []string
-	WorkingDir  string
+	Name       string
+	Env        []string
+	WorkingDir string
+	// Hostname defaults to the short container ID, as Docker does.
+	Hostname    string
 	TTY         bool
 	Labels      map[string]string
 	OOMScoreAdj *int
@@ -72,7 +74,12 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Co
 		return nil, err
 	}
 
-	specOpts := []oci.SpecOpts{oci.WithDefaultSpec(), oci.WithDefaultUnixDevices}
+	id := newID()
+	hostname := opts.Hostname
+	if hostname == "" {
+		hostname = shortID(id)
+	}
+	specOpts := []oci.SpecOpts{oci.WithDefaultSpec(), oci.WithDefaultUnixDevices, oci.WithHostname(hostname)}
 	if len(opts.Args) > 0 {
 		specOpts = append(specOpts, oci.WithImageConfigArgs(image, opts.Args))
 	} else {
@@ -103,7 +110,6 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Co
 	if opts.Name != "" {
 		labels[LabelName] = opts.Name
 	}
-	id := newID()
 	container, err := m.client.NewContainer(ctx, id,
 		containerd.WithImage(image),
 		containerd.WithSnapshotter(m.images.Snapshotter()),

@@ -30,7 +30,7 @@ func TestRunRemovesEverything(t *testing.T) {
 		Image: busyboxRef,
 		Args:  []string{"sh", "-c", "echo hello from $(hostname); echo oops >&2; exit 3"},
 	})
-	if !strings.HasPrefix(stdout, "hello from ") || strings.TrimSpace(stderr) != "oops" {
+	if stdout != "hello from "+result.ID[:12]+"\n" || strings.TrimSpace(stderr) != "oops" {
 		t.Fatalf("stdout %q stderr %q", stdout, stderr)
 	}
 	if result.ExitCode != 3 {

@@ -16,8 +16,8 @@ import (
 
 func imagesCommand() *cli.Command {
 	return &cli.Command{
-		Name:    "images",
-		Usage:   "list images",
+		Name:  "images",
+		Usage: "list images",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only image IDs"},
 			&cli.BoolFlag{Name: "digests", Usage: "show repo digests"},
