@@ -20,8 +20,16 @@ type RunOptions struct {
 	Remove bool
 	// Signals are forwarded to the container's main process.
 	Signals <-chan os.Signal
+	// Resize carries terminal sizes for a TTY container; the first one
+	// should come right away so the container starts with the right size.
+	Resize <-chan ConsoleSize
 	// Created, when set, is told the ID as soon as the container exists.
 	Created func(id string)
+}
+
+// ConsoleSize is a terminal's size in characters.
+type ConsoleSize struct {
+	Width, Height uint32
 }
 
 // RunResult is how a foreground run ended.
@@ -84,6 +92,8 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 	}
 	for {
 		select {
+		case size := <-opts.Resize:
+			_ = task.Resize(cleanupCtx, size.Width, size.Height)
 		case sig := <-opts.Signals:
 			if s, ok := sig.(syscall.Signal); ok {
 				_ = task.Kill(cleanupCtx, s)

@@ -19,6 +19,8 @@ func runCommand() *cli.Command {
 		Name:      "run",
 		Usage:     "run a command in a new container",
 		ArgsUsage: "IMAGE [COMMAND] [ARG...]",
+		// Docker users type -it.
+		UseShortOptionHandling: true,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 			&cli.StringFlag{Name: "name", Usage: "container name, unique in the namespace"},
@@ -88,6 +90,7 @@ func runAction(c *cli.Context) error {
 			return fmt.Errorf("run: set terminal raw: %w", err)
 		}
 		defer func() { _ = term.Restore(int(os.Stdin.Fd()), state) }()
+		opts.Resize = watchTerminalSize(int(os.Stdin.Fd()))
 	}
 	signals := make(chan os.Signal, 8)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
@@ -114,4 +117,30 @@ func parseKeyValues(items []string, flag string) (map[string]string, error) {
 		out[key] = value
 	}
 	return out, nil
+}
+
+// watchTerminalSize reports the terminal's size now and after every
+// SIGWINCH, for the container's console to follow.
+func watchTerminalSize(fd int) <-chan containers.ConsoleSize {
+	sizes := make(chan containers.ConsoleSize, 1)
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	send := func() {
+		width, height, err := term.GetSize(fd)
+		if err != nil {
+			return
+		}
+		select {
+		case <-sizes:
+		default:
+		}
+		sizes <- containers.ConsoleSize{Width: uint32(width), Height: uint32(height)}
+	}
+	send()
+	go func() {
+		for range winch {
+			send()
+		}
+	}()
+	return sizes
 }
