@@ -14,7 +14,9 @@ import (
 // RunOptions describe a foreground run.
 type RunOptions struct {
 	CreateOptions
-	Stdin          io.Reader
+	Stdin io.Reader
+	// Stdout and Stderr are written from separate goroutines: they must
+	// not be one unsynchronised buffer.
 	Stdout, Stderr io.Writer
 	// Remove deletes the container and its snapshot once it exits.
 	Remove bool

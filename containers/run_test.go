@@ -58,16 +58,16 @@ func TestRunEnvWorkdirAndImageCmd(t *testing.T) {
 		t.Fatalf("stdout %q", stdout)
 	}
 	// Without args the image's Cmd (sh) runs and reads stdin.
-	var out bytes.Buffer
+	var out, errOut bytes.Buffer
 	result, err := e.manager.Run(e.ctx, containers.RunOptions{
 		CreateOptions: containers.CreateOptions{Image: busyboxRef},
-		Stdin:         strings.NewReader("echo from-stdin\n"),
-		Stdout:        &out, Stderr: &out, Remove: true,
+		Stdin:         strings.NewReader("echo from-stdin; exit 9\n"),
+		Stdout:        &out, Stderr: &errOut, Remove: true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if result.ExitCode != 0 || out.String() != "from-stdin\n" {
+	if result.ExitCode != 9 || out.String() != "from-stdin\n" {
 		t.Fatalf("image cmd: exit %d output %q", result.ExitCode, out.String())
 	}
 }
@@ -110,8 +110,8 @@ func TestRunErrorsLeaveNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			_, err := e.manager.Run(e.ctx, containers.RunOptions{CreateOptions: tt.opts, Stdout: &out, Stderr: &out, Remove: true})
+			var out, errOut bytes.Buffer
+			_, err := e.manager.Run(e.ctx, containers.RunOptions{CreateOptions: tt.opts, Stdout: &out, Stderr: &errOut, Remove: true})
 			if !tt.check(err) {
 				t.Fatalf("err = %v", err)
 			}
