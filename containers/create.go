@@ -9,6 +9,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 
@@ -103,10 +104,15 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Co
 	}
 	specOpts = append(specOpts, WithClampedOOMScoreAdj(floor, restricted))
 
+	namespace, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
 	labels := map[string]string{}
 	for k, v := range opts.Labels {
 		labels[k] = v
 	}
+	labels[LabelLogPath] = m.logPath(namespace, id)
 	if opts.Name != "" {
 		labels[LabelName] = opts.Name
 	}

@@ -1,6 +1,10 @@
 package containers
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+
 	containerd "github.com/containerd/containerd/v2/client"
 
 	"github.com/kctr/kctr/images"
@@ -9,10 +13,15 @@ import (
 // DefaultRuntime is the shim every container runs under unless told otherwise.
 const DefaultRuntime = "io.containerd.runc.v2"
 
+// DefaultDataRoot holds kctr's container logs.
+const DefaultDataRoot = "/var/lib/kctr"
+
 // Labels kctr puts on the containers it makes.
 const (
 	// LabelName holds the user-facing name; containerd only knows IDs.
 	LabelName = "kctr/name"
+	// LabelLogPath is where the container's log file is.
+	LabelLogPath = "kctr/log-path"
 )
 
 // ManagerOptions configure a Manager.
@@ -22,6 +31,12 @@ type ManagerOptions struct {
 	// RuntimeOptions go to the shim, e.g. runc options with a private
 	// state root when several containerd daemons share a host.
 	RuntimeOptions any
+	// DataRoot holds container logs; empty means DefaultDataRoot.
+	DataRoot string
+	// LogWriter is the executable the shim starts to write a detached
+	// container's log (it must answer crilog.IsWriterInvocation); empty
+	// means this process's own executable.
+	LogWriter string
 }
 
 // Manager creates and runs containers in containerd. The namespace comes
@@ -31,13 +46,40 @@ type Manager struct {
 	images         *images.Service
 	runtime        string
 	runtimeOptions any
+	dataRoot       string
+	logWriter      string
 }
 
 // NewManager returns a Manager that gets images through imageService.
 func NewManager(client *containerd.Client, imageService *images.Service, opts ManagerOptions) *Manager {
-	runtime := opts.Runtime
-	if runtime == "" {
-		runtime = DefaultRuntime
+	m := &Manager{
+		client:         client,
+		images:         imageService,
+		runtime:        opts.Runtime,
+		runtimeOptions: opts.RuntimeOptions,
+		dataRoot:       opts.DataRoot,
+		logWriter:      opts.LogWriter,
 	}
-	return &Manager{client: client, images: imageService, runtime: runtime, runtimeOptions: opts.RuntimeOptions}
+	if m.runtime == "" {
+		m.runtime = DefaultRuntime
+	}
+	if m.dataRoot == "" {
+		m.dataRoot = DefaultDataRoot
+	}
+	return m
+}
+
+func (m *Manager) logPath(namespace, id string) string {
+	return filepath.Join(m.dataRoot, "containers", namespace, id, id+"-cri.log")
+}
+
+func (m *Manager) logWriterBinary() (string, error) {
+	if m.logWriter != "" {
+		return m.logWriter, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own executable for the log writer: %w", err)
+	}
+	return exe, nil
 }

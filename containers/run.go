@@ -67,7 +67,25 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 		stdin = gate
 		defer gate.abandon()
 	}
-	streams := []cio.Opt{cio.WithStreams(stdin, opts.Stdout, opts.Stderr)}
+	stdout, stderr := opts.Stdout, opts.Stderr
+	if !opts.Remove {
+		labels, err := container.Labels(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if path := labels[LabelLogPath]; path != "" {
+			attached, err := openAttachedLog(path)
+			if err != nil {
+				return nil, fmt.Errorf("open log of %s: %w", shortID(container.ID()), err)
+			}
+			defer attached.close()
+			stdout = attached.tee(stdout, "stdout")
+			if !opts.TTY {
+				stderr = attached.tee(stderr, "stderr")
+			}
+		}
+	}
+	streams := []cio.Opt{cio.WithStreams(stdin, stdout, stderr)}
 	if opts.TTY {
 		streams = append(streams, cio.WithTerminal)
 	}
@@ -76,6 +94,11 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 		return nil, fmt.Errorf("create task for %s: %w", shortID(container.ID()), err)
 	}
 	defer func() {
+		// An exited task keeps the exit code for `kctr ps`; only --rm and
+		// failures delete it.
+		if retErr == nil && !opts.Remove {
+			return
+		}
 		if _, err := task.Delete(cleanupCtx, containerd.WithProcessKill); err != nil && retErr == nil {
 			retErr = fmt.Errorf("delete task %s: %w", shortID(container.ID()), err)
 		}

@@ -48,6 +48,11 @@ func globalFlags() []cli.Flag {
 			Name:  "insecure-registry",
 			Usage: "skip TLS verification and allow plain HTTP for registries",
 		},
+		&cli.StringFlag{
+			Name:  "data-root",
+			Usage: "where kctr keeps container logs",
+			Value: containers.DefaultDataRoot,
+		},
 		&cli.BoolFlag{Name: "debug", Usage: "print more about what kctr does"},
 	}
 }
@@ -102,6 +107,6 @@ func newSession(c *cli.Context) (*session, error) {
 		cancel:     cancel,
 		client:     client,
 		images:     imageService,
-		containers: containers.NewManager(client, imageService, containers.ManagerOptions{}),
+		containers: containers.NewManager(client, imageService, containers.ManagerOptions{DataRoot: c.String("data-root")}),
 	}, nil
 }

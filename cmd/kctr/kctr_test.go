@@ -19,6 +19,7 @@ import (
 // a private containerd.
 var (
 	kctrBinary string
+	dataRoot   string
 	daemon     *testenv.Containerd
 	setupErr   error
 )
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 	setupErr = fmt.Errorf("end-to-end tests need root and no -short")
 	if !testing.Short() && os.Geteuid() == 0 {
 		kctrBinary = filepath.Join(dir, "kctr")
+		dataRoot = filepath.Join(dir, "data")
 		if out, err := exec.Command("go", "build", "-o", kctrBinary, ".").CombinedOutput(); err != nil {
 			setupErr = fmt.Errorf("build kctr: %v\n%s", err, out)
 		} else {
@@ -58,7 +60,14 @@ type result struct {
 // kctr runs the binary in the test's own namespace.
 func kctr(t *testing.T, namespace string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(kctrBinary, append([]string{"--address", daemon.Address(), "-n", namespace}, args...)...)
+	return kctrStdin(t, namespace, "", args...)
+}
+
+// kctrStdin is kctr with input on stdin.
+func kctrStdin(t *testing.T, namespace, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(kctrBinary, append([]string{"--address", daemon.Address(), "-n", namespace, "--data-root", dataRoot}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -8,9 +8,15 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/kctr/kctr/crilog"
 )
 
 func main() {
+	// The shim starts kctr itself to write a detached container's log.
+	if crilog.IsWriterInvocation(os.Args) {
+		os.Exit(crilog.RunWriter(os.Args))
+	}
 	app := newApp()
 	if err := app.Run(os.Args); err != nil {
 		var exitErr cli.ExitCoder
@@ -26,7 +32,7 @@ func main() {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "kctr",
 		Usage:                "run containers and manage images on containerd, the Docker way",
 		Version:              version,
@@ -36,7 +42,38 @@ func newApp() *cli.App {
 			pullCommand(),
 			imagesCommand(),
 			runCommand(),
+			createCommand(),
+			startCommand(),
+			stopCommand(),
+			restartCommand(),
+			killCommand(),
+			rmCommand(),
+			waitCommand(),
+			psCommand(),
+			logsCommand(),
+			execCommand(),
+			inspectCommand(),
 		},
+	}
+	app.OnUsageError = usageError
+	setUsageError(app.Commands)
+	return app
+}
+
+// usageError makes a misused flag one line on stderr, like any other error,
+// instead of a help page on stdout.
+func usageError(c *cli.Context, err error, _ bool) error {
+	help := "kctr --help"
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
+		help = "kctr " + c.Command.FullName() + " --help"
+	}
+	return fmt.Errorf("%w (see %s)", err, help)
+}
+
+func setUsageError(commands []*cli.Command) {
+	for _, cmd := range commands {
+		cmd.OnUsageError = usageError
+		setUsageError(cmd.Subcommands)
 	}
 }
 

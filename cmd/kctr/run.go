@@ -14,6 +14,21 @@ import (
 	"github.com/kctr/kctr/images"
 )
 
+// createFlags are shared by run and create.
+func createFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "name", Usage: "container name, unique in the namespace"},
+		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable (KEY=VALUE)"},
+		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
+		&cli.StringFlag{Name: "hostname", Usage: "container host name (default: the short ID)"},
+		&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: always, missing or never"},
+		&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "none", Usage: "network: none (bridge networking comes with the full CLI)"},
+		&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a container label (KEY=VALUE)"},
+	}
+}
+
 func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
@@ -21,66 +36,109 @@ func runCommand() *cli.Command {
 		ArgsUsage: "IMAGE [COMMAND] [ARG...]",
 		// Docker users type -it.
 		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
+		Flags: append(createFlags(),
 			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
-			&cli.StringFlag{Name: "name", Usage: "container name, unique in the namespace"},
-			&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
-			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
-			&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set an environment variable (KEY=VALUE)"},
-			&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
-			&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: always, missing or never"},
-			&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "none", Usage: "network: none (bridge networking comes with the full CLI)"},
-			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a container label (KEY=VALUE)"},
-		},
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
+		),
 		Action: runAction,
 	}
 }
 
-func runAction(c *cli.Context) error {
-	if c.NArg() < 1 {
-		return fmt.Errorf("run: IMAGE is required")
+func createCommand() *cli.Command {
+	return &cli.Command{
+		Name:                   "create",
+		Usage:                  "create a container without starting it",
+		ArgsUsage:              "IMAGE [COMMAND] [ARG...]",
+		UseShortOptionHandling: true,
+		Flags:                  createFlags(),
+		Action: func(c *cli.Context) error {
+			opts, err := createOptions(c)
+			if err != nil {
+				return fmt.Errorf("create: %w", err)
+			}
+			s, err := newSession(c)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			opts.PullOptions = images.PullOptions{Progress: newProgressPrinter(c.App.ErrWriter).Update}
+			container, err := s.containers.Create(s.ctx, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, container.ID())
+			return nil
+		},
 	}
-	if !c.Bool("rm") {
-		return fmt.Errorf("run: only --rm runs are supported so far (detached containers come with the full CLI)")
+}
+
+// createOptions turns the shared flags into options.
+func createOptions(c *cli.Context) (containers.CreateOptions, error) {
+	if c.NArg() < 1 {
+		return containers.CreateOptions{}, fmt.Errorf("IMAGE is required")
 	}
 	if net := c.String("net"); net != "none" {
-		return fmt.Errorf("run: --net %q is not supported yet; use --net none", net)
+		return containers.CreateOptions{}, fmt.Errorf("--net %q is not supported yet; use --net none", net)
 	}
 	pullPolicy, err := containers.ParsePullPolicy(c.String("pull"))
 	if err != nil {
-		return fmt.Errorf("run: %w", err)
+		return containers.CreateOptions{}, err
 	}
 	labels, err := parseKeyValues(c.StringSlice("label"), "--label")
 	if err != nil {
+		return containers.CreateOptions{}, err
+	}
+	return containers.CreateOptions{
+		Image:      c.Args().First(),
+		Args:       c.Args().Tail(),
+		Name:       c.String("name"),
+		Env:        c.StringSlice("env"),
+		WorkingDir: c.String("workdir"),
+		Hostname:   c.String("hostname"),
+		TTY:        c.Bool("tty"),
+		Labels:     labels,
+		Pull:       pullPolicy,
+	}, nil
+}
+
+func runAction(c *cli.Context) error {
+	createOpts, err := createOptions(c)
+	if err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	if c.Bool("detach") && c.Bool("rm") {
+		return fmt.Errorf("run: --rm and --detach cannot be used together")
 	}
 	s, err := newSession(c)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	createOpts.PullOptions = images.PullOptions{Progress: newProgressPrinter(c.App.ErrWriter).Update}
 
-	tty := c.Bool("tty")
+	if c.Bool("detach") {
+		container, err := s.containers.Create(s.ctx, createOpts)
+		if err != nil {
+			return err
+		}
+		if _, err := s.containers.Start(s.ctx, container.ID()); err != nil {
+			_, _ = s.containers.Remove(s.ctx, container.ID(), true)
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, container.ID())
+		return nil
+	}
+
+	tty := createOpts.TTY
 	opts := containers.RunOptions{
-		CreateOptions: containers.CreateOptions{
-			Image:      c.Args().First(),
-			Args:       c.Args().Tail(),
-			Name:       c.String("name"),
-			Env:        c.StringSlice("env"),
-			WorkingDir: c.String("workdir"),
-			TTY:        tty,
-			Labels:     labels,
-			Pull:       pullPolicy,
-		},
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Remove: c.Bool("rm"),
+		CreateOptions: createOpts,
+		Stdout:        os.Stdout,
+		Stderr:        os.Stderr,
+		Remove:        c.Bool("rm"),
 	}
 	if tty {
 		opts.Stderr = nil
 	}
-	progress := newProgressPrinter(c.App.ErrWriter)
-	opts.PullOptions = images.PullOptions{Progress: progress.Update}
 	if c.Bool("interactive") {
 		opts.Stdin = os.Stdin
 	}

@@ -1,0 +1,51 @@
+package containers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
+)
+
+// Remove deletes a container, its snapshot and its logs. A running
+// container is refused unless force, which kills it first.
+func (m *Manager) Remove(ctx context.Context, idOrName string, force bool) (string, error) {
+	container, err := m.Find(ctx, idOrName)
+	if err != nil {
+		return "", err
+	}
+	id := container.ID()
+	task, err := container.Task(ctx, nil)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+	default:
+		status, err := task.Status(ctx)
+		if err != nil {
+			return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+		}
+		if (status.Status == containerd.Running || status.Status == containerd.Paused) && !force {
+			return "", fmt.Errorf("container %s is running: stop it first or remove with -f: %w", idOrName, errdefs.ErrFailedPrecondition)
+		}
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return "", fmt.Errorf("remove %s: delete task: %w", shortID(id), err)
+		}
+	}
+	labels, err := container.Labels(ctx)
+	if err != nil {
+		return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+	}
+	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+	}
+	if path := labels[LabelLogPath]; path != "" {
+		if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+			return id, fmt.Errorf("remove logs of %s: %w", shortID(id), err)
+		}
+	}
+	return id, nil
+}
