@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -12,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kctr/kctr/images"
 )
@@ -47,7 +49,11 @@ type CreateOptions struct {
 	Env        []string
 	WorkingDir string
 	// Hostname defaults to the short container ID, as Docker does.
-	Hostname    string
+	Hostname string
+	// Network is bridge (default), host or none.
+	Network string
+	// Ports are published on the host (bridge network only).
+	Ports       []PortMapping
 	TTY         bool
 	Labels      map[string]string
 	OOMScoreAdj *int
@@ -57,7 +63,14 @@ type CreateOptions struct {
 
 // Create makes a container with a fresh snapshot of the image's rootfs. On
 // error nothing is left behind: no container record, no snapshot.
-func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Container, error) {
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ containerd.Container, retErr error) {
+	networkMode, err := ParseNetworkMode(opts.Network)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Ports) > 0 && networkMode != NetworkBridge {
+		return nil, fmt.Errorf("publishing ports needs the bridge network, not --net %s: %w", networkMode, errdefs.ErrInvalidArgument)
+	}
 	if opts.Name != "" {
 		if err := validateName(opts.Name); err != nil {
 			return nil, err
@@ -79,6 +92,11 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Co
 	hostname := opts.Hostname
 	if hostname == "" {
 		hostname = shortID(id)
+	}
+	if networkMode == NetworkHost && opts.Hostname == "" {
+		if hostname, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("host name: %w", err)
+		}
 	}
 	specOpts := []oci.SpecOpts{oci.WithDefaultSpec(), oci.WithDefaultUnixDevices, oci.WithHostname(hostname)}
 	if len(opts.Args) > 0 {
@@ -113,6 +131,43 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Co
 		labels[k] = v
 	}
 	labels[LabelLogPath] = m.logPath(namespace, id)
+
+	var ip string
+	switch networkMode {
+	case NetworkHost:
+		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	case NetworkBridge:
+		net, err := m.bridge.attach(ctx, id, opts.Ports)
+		if err != nil {
+			return nil, err
+		}
+		netLabels, err := net.labels()
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range netLabels {
+			labels[k] = v
+		}
+		defer func() {
+			if retErr != nil {
+				_ = m.bridge.detach(context.WithoutCancel(ctx), id, netLabels)
+			}
+		}()
+		ip = net.ip
+		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: net.nsPath}))
+	}
+	if networkMode != NetworkHost {
+		files, err := withNetworkFiles(m.containerDir(namespace, id), hostname, ip)
+		if err != nil {
+			return nil, err
+		}
+		specOpts = append(specOpts, files)
+		defer func() {
+			if retErr != nil {
+				_ = os.RemoveAll(m.containerDir(namespace, id))
+			}
+		}()
+	}
 	if opts.Name != "" {
 		labels[LabelName] = opts.Name
 	}

@@ -37,6 +37,8 @@ type ManagerOptions struct {
 	// container's log (it must answer crilog.IsWriterInvocation); empty
 	// means this process's own executable.
 	LogWriter string
+	// Network configures the bridge network.
+	Network NetworkOptions
 }
 
 // Manager creates and runs containers in containerd. The namespace comes
@@ -48,6 +50,7 @@ type Manager struct {
 	runtimeOptions any
 	dataRoot       string
 	logWriter      string
+	bridge         *bridgeNetworking
 }
 
 // NewManager returns a Manager that gets images through imageService.
@@ -59,6 +62,7 @@ func NewManager(client *containerd.Client, imageService *images.Service, opts Ma
 		runtimeOptions: opts.RuntimeOptions,
 		dataRoot:       opts.DataRoot,
 		logWriter:      opts.LogWriter,
+		bridge:         newBridgeNetworking(opts.Network),
 	}
 	if m.runtime == "" {
 		m.runtime = DefaultRuntime
@@ -69,8 +73,14 @@ func NewManager(client *containerd.Client, imageService *images.Service, opts Ma
 	return m
 }
 
+// containerDir holds a container's log and its /etc/hosts, /etc/hostname
+// and /etc/resolv.conf.
+func (m *Manager) containerDir(namespace, id string) string {
+	return filepath.Join(m.dataRoot, "containers", namespace, id)
+}
+
 func (m *Manager) logPath(namespace, id string) string {
-	return filepath.Join(m.dataRoot, "containers", namespace, id, id+"-cri.log")
+	return filepath.Join(m.containerDir(namespace, id), id+"-cri.log")
 }
 
 func (m *Manager) logWriterBinary() (string, error) {

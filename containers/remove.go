@@ -35,17 +35,30 @@ func (m *Manager) Remove(ctx context.Context, idOrName string, force bool) (stri
 			return "", fmt.Errorf("remove %s: delete task: %w", shortID(id), err)
 		}
 	}
+	return id, m.destroy(ctx, container)
+}
+
+// destroy removes a container without a task: its network (CNI DEL and
+// namespace), the record with its snapshot, and its directory.
+func (m *Manager) destroy(ctx context.Context, container containerd.Container) error {
+	id := container.ID()
 	labels, err := container.Labels(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
-		return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+		return fmt.Errorf("remove %s: %w", shortID(id), err)
+	}
+	if err := m.bridge.detach(ctx, id, labels); err != nil {
+		return fmt.Errorf("remove %s: release network: %w", shortID(id), err)
 	}
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
-		return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+		return fmt.Errorf("remove %s: %w", shortID(id), err)
 	}
 	if path := labels[LabelLogPath]; path != "" {
 		if err := os.RemoveAll(filepath.Dir(path)); err != nil {
-			return id, fmt.Errorf("remove logs of %s: %w", shortID(id), err)
+			return fmt.Errorf("remove files of %s: %w", shortID(id), err)
 		}
 	}
-	return id, nil
+	return nil
 }

@@ -54,7 +54,7 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 	cleanupCtx := context.WithoutCancel(ctx)
 	defer func() {
 		if retErr != nil || opts.Remove {
-			if err := container.Delete(cleanupCtx, containerd.WithSnapshotCleanup); err != nil && retErr == nil {
+			if err := m.destroy(cleanupCtx, container); err != nil && retErr == nil {
 				retErr = fmt.Errorf("remove container %s: %w", shortID(container.ID()), err)
 			}
 		}

@@ -546,3 +546,29 @@ func humanDuration(d time.Duration) string {
 	}
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
+
+func portCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "port",
+		Usage:     "list a container's published ports",
+		ArgsUsage: "CONTAINER",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("port: exactly one CONTAINER")
+			}
+			s, err := newSession(c)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ports, err := s.containers.Ports(s.ctx, c.Args().First())
+			if err != nil {
+				return err
+			}
+			for _, p := range ports {
+				fmt.Fprintln(c.App.Writer, p.String())
+			}
+			return nil
+		},
+	}
+}

@@ -53,6 +53,18 @@ func globalFlags() []cli.Flag {
 			Usage: "where kctr keeps container logs",
 			Value: containers.DefaultDataRoot,
 		},
+		&cli.StringSliceFlag{
+			Name:  "cni-path",
+			Usage: "directories with CNI plugins",
+			Value: cli.NewStringSlice("/usr/lib/cni", "/opt/cni/bin"),
+		},
+		&cli.StringFlag{
+			Name:  "cni-netconfpath",
+			Usage: "directory with kctr's CNI network config (a bridge network is written there when empty)",
+			Value: containers.DefaultCNIConfDir,
+		},
+		&cli.StringFlag{Name: "bridge-name", Usage: "bridge of the default network", Value: containers.DefaultBridgeName},
+		&cli.StringFlag{Name: "bridge-subnet", Usage: "subnet of the default network", Value: containers.DefaultSubnet},
 		&cli.BoolFlag{Name: "debug", Usage: "print more about what kctr does"},
 	}
 }
@@ -107,6 +119,14 @@ func newSession(c *cli.Context) (*session, error) {
 		cancel:     cancel,
 		client:     client,
 		images:     imageService,
-		containers: containers.NewManager(client, imageService, containers.ManagerOptions{DataRoot: c.String("data-root")}),
+		containers: containers.NewManager(client, imageService, containers.ManagerOptions{
+			DataRoot: c.String("data-root"),
+			Network: containers.NetworkOptions{
+				CNIBinDirs: c.StringSlice("cni-path"),
+				ConfDir:    c.String("cni-netconfpath"),
+				BridgeName: c.String("bridge-name"),
+				Subnet:     c.String("bridge-subnet"),
+			},
+		}),
 	}, nil
 }

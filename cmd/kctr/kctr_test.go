@@ -47,9 +47,27 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
+		if err := testenv.RemoveBridge(testBridge, "kctr-"+testBridge); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		_ = testenv.PruneEmptyCNIChains()
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// Test containers get a bridge and subnet of their own, never the
+// default kctr0 a user of this machine may have.
+const (
+	testBridge = "kctrtest0"
+	testSubnet = "10.233.0.0/24"
+)
+
+func globalArgs(namespace string) []string {
+	return []string{
+		"--address", daemon.Address(), "-n", namespace, "--data-root", dataRoot,
+		"--cni-netconfpath", filepath.Join(dataRoot, "cni"), "--bridge-name", testBridge, "--bridge-subnet", testSubnet,
+	}
 }
 
 type result struct {
@@ -66,7 +84,7 @@ func kctr(t *testing.T, namespace string, args ...string) result {
 // kctrStdin is kctr with input on stdin.
 func kctrStdin(t *testing.T, namespace, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(kctrBinary, append([]string{"--address", daemon.Address(), "-n", namespace, "--data-root", dataRoot}, args...)...)
+	cmd := exec.Command(kctrBinary, append(globalArgs(namespace), args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
 	var stdout, stderr bytes.Buffer
@@ -185,4 +203,9 @@ func TestNoDaemon(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "cannot reach containerd at /nonexistent/containerd.sock") {
 		t.Fatalf("err %v output %q", err, out)
 	}
+}
+
+func runOutput(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).Output()
+	return string(out), err
 }

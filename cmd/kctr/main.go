@@ -53,6 +53,7 @@ func newApp() *cli.App {
 			logsCommand(),
 			execCommand(),
 			inspectCommand(),
+			portCommand(),
 		},
 	}
 	app.OnUsageError = usageError

@@ -49,7 +49,7 @@ func TestRunInteractiveTerminal(t *testing.T) {
 	if err := unix.IoctlSetWinsize(int(terminal.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 100}); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(kctrBinary, "--address", daemon.Address(), "-n", ns, "run", "--rm", "-it", ref, "sh")
+	cmd := exec.Command(kctrBinary, append(globalArgs(ns), "run", "--rm", "-it", ref, "sh")...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := cmd.Start(); err != nil {

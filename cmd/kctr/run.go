@@ -24,7 +24,8 @@ func createFlags() []cli.Flag {
 		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory inside the container"},
 		&cli.StringFlag{Name: "hostname", Usage: "container host name (default: the short ID)"},
 		&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: always, missing or never"},
-		&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "none", Usage: "network: none (bridge networking comes with the full CLI)"},
+		&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "bridge", Usage: "network: bridge, host or none"},
+		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [[hostIP:]hostPort:]containerPort[/tcp|udp]"},
 		&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a container label (KEY=VALUE)"},
 	}
 }
@@ -77,8 +78,17 @@ func createOptions(c *cli.Context) (containers.CreateOptions, error) {
 	if c.NArg() < 1 {
 		return containers.CreateOptions{}, fmt.Errorf("IMAGE is required")
 	}
-	if net := c.String("net"); net != "none" {
-		return containers.CreateOptions{}, fmt.Errorf("--net %q is not supported yet; use --net none", net)
+	networkMode, err := containers.ParseNetworkMode(c.String("net"))
+	if err != nil {
+		return containers.CreateOptions{}, err
+	}
+	var ports []containers.PortMapping
+	for _, spec := range c.StringSlice("publish") {
+		port, err := containers.ParsePortMapping(spec)
+		if err != nil {
+			return containers.CreateOptions{}, err
+		}
+		ports = append(ports, port)
 	}
 	pullPolicy, err := containers.ParsePullPolicy(c.String("pull"))
 	if err != nil {
@@ -98,6 +108,8 @@ func createOptions(c *cli.Context) (containers.CreateOptions, error) {
 		TTY:        c.Bool("tty"),
 		Labels:     labels,
 		Pull:       pullPolicy,
+		Network:    networkMode,
+		Ports:      ports,
 	}, nil
 }
 
