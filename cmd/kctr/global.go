@@ -115,10 +115,10 @@ func newSession(c *cli.Context) (*session, error) {
 		},
 	})
 	return &session{
-		ctx:        ctx,
-		cancel:     cancel,
-		client:     client,
-		images:     imageService,
+		ctx:    ctx,
+		cancel: cancel,
+		client: client,
+		images: imageService,
 		containers: containers.NewManager(client, imageService, containers.ManagerOptions{
 			DataRoot: c.String("data-root"),
 			Network: containers.NetworkOptions{
