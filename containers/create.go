@@ -61,31 +61,73 @@ type CreateOptions struct {
 	PullOptions images.PullOptions
 }
 
-// Create makes a container with a fresh snapshot of the image's rootfs. On
-// error nothing is left behind: no container record, no snapshot.
-func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ containerd.Container, retErr error) {
-	networkMode, err := ParseNetworkMode(opts.Network)
+// Create makes a container with a fresh snapshot of the image's rootfs and
+// its network. On error nothing is left behind: no container record, no
+// snapshot, no network namespace or IP.
+func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Container, error) {
+	container, network, err := m.create(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
+	if err := network.finish(ctx, container); err != nil {
+		_ = m.destroy(context.WithoutCancel(ctx), container)
+		return nil, err
+	}
+	return container, nil
+}
+
+// networkSetup is what create leaves to do for a bridge network: CNI ADD
+// runs while the caller goes on making the task, and finish collects it.
+type networkSetup struct {
+	pending  *pendingAttach
+	dir      string
+	hostname string
+}
+
+// finish waits for the network and records the container's IP in its
+// /etc/hosts and labels; it must be done before the task starts.
+func (n *networkSetup) finish(ctx context.Context, container containerd.Container) error {
+	if n == nil || n.pending == nil {
+		return nil
+	}
+	ip, err := n.pending.wait()
+	if err != nil {
+		return err
+	}
+	if err := writeHostsFile(n.dir, n.hostname, ip); err != nil {
+		return fmt.Errorf("write /etc/hosts of %s: %w", shortID(container.ID()), err)
+	}
+	if _, err := container.SetLabels(ctx, map[string]string{LabelIP: ip}); err != nil {
+		return fmt.Errorf("record IP of %s: %w", shortID(container.ID()), err)
+	}
+	return nil
+}
+
+// create does Create's work but leaves the network to finish. On error it
+// has undone everything itself.
+func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.Container, _ *networkSetup, retErr error) {
+	networkMode, err := ParseNetworkMode(opts.Network)
+	if err != nil {
+		return nil, nil, err
+	}
 	if len(opts.Ports) > 0 && networkMode != NetworkBridge {
-		return nil, fmt.Errorf("publishing ports needs the bridge network, not --net %s: %w", networkMode, errdefs.ErrInvalidArgument)
+		return nil, nil, fmt.Errorf("publishing ports needs the bridge network, not --net %s: %w", networkMode, errdefs.ErrInvalidArgument)
 	}
 	if opts.Name != "" {
 		if err := validateName(opts.Name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := m.checkNameFree(ctx, opts.Name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	image, err := m.ensureImage(ctx, opts.Image, opts.Pull, opts.PullOptions)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	floor, restricted, err := OOMScoreAdjFloor()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	id := newID()
@@ -95,7 +137,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ containerd.
 	}
 	if networkMode == NetworkHost && opts.Hostname == "" {
 		if hostname, err = os.Hostname(); err != nil {
-			return nil, fmt.Errorf("host name: %w", err)
+			return nil, nil, fmt.Errorf("host name: %w", err)
 		}
 	}
 	specOpts := []oci.SpecOpts{oci.WithDefaultSpec(), oci.WithDefaultUnixDevices, oci.WithHostname(hostname)}
@@ -124,7 +166,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ containerd.
 
 	namespace, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	labels := map[string]string{}
 	for k, v := range opts.Labels {
@@ -132,34 +174,30 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ containerd.
 	}
 	labels[LabelLogPath] = m.logPath(namespace, id)
 
-	var ip string
+	setup := &networkSetup{dir: m.containerDir(namespace, id), hostname: hostname}
 	switch networkMode {
 	case NetworkHost:
 		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	case NetworkBridge:
-		net, err := m.bridge.attach(ctx, id, opts.Ports)
+		pending, err := m.bridge.startAttach(ctx, id, opts.Ports)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		netLabels, err := net.labels()
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range netLabels {
+		setup.pending = pending
+		for k, v := range pending.labels() {
 			labels[k] = v
 		}
 		defer func() {
 			if retErr != nil {
-				_ = m.bridge.detach(context.WithoutCancel(ctx), id, netLabels)
+				m.bridge.abort(context.WithoutCancel(ctx), pending)
 			}
 		}()
-		ip = net.ip
-		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: net.nsPath}))
+		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: pending.nsPath}))
 	}
 	if networkMode != NetworkHost {
-		files, err := withNetworkFiles(m.containerDir(namespace, id), hostname, ip)
+		files, err := withNetworkFiles(setup.dir, hostname, "")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		specOpts = append(specOpts, files)
 		defer func() {
@@ -183,9 +221,9 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (_ containerd.
 	if err != nil {
 		// NewContainer made the snapshot before failing on the record or spec.
 		_ = m.client.SnapshotService(m.images.Snapshotter()).Remove(context.WithoutCancel(ctx), id)
-		return nil, fmt.Errorf("create container from %s: %w", opts.Image, err)
+		return nil, nil, fmt.Errorf("create container from %s: %w", opts.Image, err)
 	}
-	return container, nil
+	return container, setup, nil
 }
 
 // ensureImage returns the image unpacked for our snapshotter, pulling it

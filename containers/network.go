@@ -142,16 +142,20 @@ func (b *bridgeNetworking) networkName() string {
 	return "kctr-" + b.opts.BridgeName
 }
 
-// attached is a container's network, ready to go into its spec.
-type attached struct {
+// pendingAttach is a CNI ADD running while the container and its task
+// are made: the namespace exists from the start (the spec names it), the
+// plugins fill it in parallel. It must be finished before the task starts.
+type pendingAttach struct {
+	id     string
 	nsPath string
-	ip     string
 	ports  []PortMapping
+	done   chan struct{}
+	ip     string
+	err    error
 }
 
-// attach makes a network namespace for id and runs CNI ADD in it. On error
-// nothing is left: no namespace, no IP, no port rule.
-func (b *bridgeNetworking) attach(ctx context.Context, id string, ports []PortMapping) (*attached, error) {
+// startAttach makes the network namespace for id and starts CNI ADD in it.
+func (b *bridgeNetworking) startAttach(ctx context.Context, id string, ports []PortMapping) (*pendingAttach, error) {
 	manager, err := b.cni()
 	if err != nil {
 		return nil, err
@@ -160,16 +164,41 @@ func (b *bridgeNetworking) attach(ctx context.Context, id string, ports []PortMa
 	if err != nil {
 		return nil, err
 	}
-	result, err := manager.Attach(ctx, id, nsPath, network.AttachOptions{PortMappings: toNetworkPorts(ports)})
-	if err != nil {
-		_ = network.RemoveNamespace(nsPath)
-		return nil, fmt.Errorf("attach to the bridge network: %w", err)
+	p := &pendingAttach{id: id, nsPath: nsPath, ports: ports, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		result, err := manager.Attach(context.WithoutCancel(ctx), id, nsPath, network.AttachOptions{PortMappings: toNetworkPorts(ports)})
+		if err != nil {
+			// Attach already released what it held; the namespace is ours.
+			_ = network.RemoveNamespace(nsPath)
+			p.err = fmt.Errorf("attach to the bridge network: %w", err)
+			return
+		}
+		if len(result.IPs) > 0 {
+			p.ip = result.IPs[0]
+		}
+	}()
+	return p, nil
+}
+
+// wait returns the container's IP once CNI ADD is done.
+func (p *pendingAttach) wait() (string, error) {
+	<-p.done
+	return p.ip, p.err
+}
+
+// labels record the network on the container, so rm can undo it later.
+func (p *pendingAttach) labels() map[string]string {
+	ports, _ := json.Marshal(p.ports)
+	return map[string]string{LabelNetNS: p.nsPath, LabelPorts: string(ports)}
+}
+
+// abort undoes an attach whose container could not be made.
+func (b *bridgeNetworking) abort(ctx context.Context, p *pendingAttach) {
+	if _, err := p.wait(); err != nil {
+		return
 	}
-	a := &attached{nsPath: nsPath, ports: ports}
-	if len(result.IPs) > 0 {
-		a.ip = result.IPs[0]
-	}
-	return a, nil
+	_ = b.detach(ctx, p.id, p.labels())
 }
 
 // detach undoes attach from what the labels remember.
@@ -202,15 +231,6 @@ func toNetworkPorts(ports []PortMapping) []network.PortMapping {
 	return out
 }
 
-// labels records the network on the container.
-func (a *attached) labels() (map[string]string, error) {
-	ports, err := json.Marshal(a.ports)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{LabelNetNS: a.nsPath, LabelPorts: string(ports), LabelIP: a.ip}, nil
-}
-
 // withNetworkFiles writes /etc/hosts, /etc/hostname and /etc/resolv.conf
 // for the container into dir and bind-mounts them read-write, as Docker
 // does, so the container's name resolves to its own IP.
@@ -218,15 +238,11 @@ func withNetworkFiles(dir, hostname, ip string) (oci.SpecOpts, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	if ip != "" {
-		hosts += ip + "\t" + hostname + "\n"
-	}
 	resolv, err := containerResolvConf("/etc/resolv.conf")
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]string{"hosts": hosts, "hostname": hostname + "\n", "resolv.conf": resolv}
+	files := map[string]string{"hosts": hostsFile(hostname, ip), "hostname": hostname + "\n", "resolv.conf": resolv}
 	var mounts []specs.Mount
 	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {
 		path := filepath.Join(dir, name)
@@ -238,6 +254,20 @@ func withNetworkFiles(dir, hostname, ip string) (oci.SpecOpts, error) {
 	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
 		return oci.WithMounts(mounts)(ctx, client, c, s)
 	}, nil
+}
+
+func hostsFile(hostname, ip string) string {
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if ip != "" {
+		hosts += ip + "\t" + hostname + "\n"
+	}
+	return hosts
+}
+
+// writeHostsFile puts the container's own address into its /etc/hosts once
+// CNI has given it one.
+func writeHostsFile(dir, hostname, ip string) error {
+	return os.WriteFile(filepath.Join(dir, "hosts"), []byte(hostsFile(hostname, ip)), 0o644)
 }
 
 // containerResolvConf is the host's resolv.conf without loopback name

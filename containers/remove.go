@@ -49,11 +49,15 @@ func (m *Manager) destroy(ctx context.Context, container containerd.Container) e
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", shortID(id), err)
 	}
-	if err := m.bridge.detach(ctx, id, labels); err != nil {
-		return fmt.Errorf("remove %s: release network: %w", shortID(id), err)
-	}
+	// CNI DEL and the record's deletion do not depend on each other.
+	released := make(chan error, 1)
+	go func() { released <- m.bridge.detach(ctx, id, labels) }()
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		<-released
 		return fmt.Errorf("remove %s: %w", shortID(id), err)
+	}
+	if err := <-released; err != nil {
+		return fmt.Errorf("remove %s: release network: %w", shortID(id), err)
 	}
 	if path := labels[LabelLogPath]; path != "" {
 		if err := os.RemoveAll(filepath.Dir(path)); err != nil {

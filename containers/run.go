@@ -44,7 +44,7 @@ type RunResult struct {
 // waits for it to exit. With Remove, or when starting fails, the container
 // and its snapshot are gone when Run returns.
 func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, retErr error) {
-	container, err := m.Create(ctx, opts.CreateOptions)
+	container, network, err := m.create(ctx, opts.CreateOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +104,9 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 		}
 	}()
 
+	if err := network.finish(ctx, container); err != nil {
+		return nil, err
+	}
 	// Wait must be set up before Start, or a fast exit is missed.
 	exited, err := task.Wait(cleanupCtx)
 	if err != nil {

@@ -42,6 +42,39 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (containerd.Contai
 	return container, nil
 }
 
+// RunDetached creates a container and starts it in the background, with
+// its output going to its log file; the network is set up while the task
+// is being made. On error nothing is left behind.
+func (m *Manager) RunDetached(ctx context.Context, opts CreateOptions) (_ containerd.Container, retErr error) {
+	container, network, err := m.create(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = network.finish(context.WithoutCancel(ctx), container)
+			_ = m.destroy(context.WithoutCancel(ctx), container)
+		}
+	}()
+	creator, err := m.logCreator(ctx, container)
+	if err != nil {
+		return nil, err
+	}
+	task, err := container.NewTask(ctx, creator)
+	if err != nil {
+		return nil, fmt.Errorf("create task for %s: %w", shortID(container.ID()), err)
+	}
+	if err := network.finish(ctx, container); err != nil {
+		_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		return nil, err
+	}
+	if err := task.Start(ctx); err != nil {
+		_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		return nil, fmt.Errorf("start %s: %w", shortID(container.ID()), err)
+	}
+	return container, nil
+}
+
 // deleteExitedTask removes the task a container kept after it exited, so a
 // new one can be made. A running task is reported as AlreadyExists.
 func (m *Manager) deleteExitedTask(ctx context.Context, container containerd.Container) error {

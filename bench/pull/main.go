@@ -9,14 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/kctr/kctr/bench/measure"
 	"github.com/kctr/kctr/internal/testenv"
 	"github.com/kctr/kctr/internal/testimages"
 )
@@ -87,35 +86,15 @@ func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int) 
 			if err := client.ImageService().Delete(nsCtx, ref, images.SynchronousDelete()); err != nil && i+t > 0 {
 				return fmt.Errorf("remove image between runs: %w", err)
 			}
-			start := time.Now()
-			out, err := exec.Command(tool.argv[0], tool.argv[1:]...).CombinedOutput()
+			elapsed, err := measure.Command(tool.argv...)
 			if err != nil {
-				return fmt.Errorf("%s: %v\n%s", tool.name, err, out)
+				return err
 			}
-			times[t] = append(times[t], time.Since(start))
+			times[t] = append(times[t], elapsed)
 		}
 	}
-	medians := make([]time.Duration, len(tools))
-	for t, tool := range tools {
-		medians[t] = median(times[t])
-		fmt.Printf("%-10s median %8.1f ms   (runs: %v)\n", tool.name, ms(medians[t]), roundAll(times[t]))
-	}
-	fmt.Printf("ratio kctr/ctr: %.2f\n", float64(medians[0])/float64(medians[1]))
+	kctrMedian := measure.Report(tools[0].name, times[0])
+	ctrMedian := measure.Report(tools[1].name, times[1])
+	measure.Ratio("ratio kctr pull / ctr pull", kctrMedian, ctrMedian)
 	return nil
-}
-
-func median(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func roundAll(d []time.Duration) []string {
-	out := make([]string, len(d))
-	for i, v := range d {
-		out[i] = fmt.Sprintf("%.0fms", ms(v))
-	}
-	return out
 }

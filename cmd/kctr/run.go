@@ -129,12 +129,8 @@ func runAction(c *cli.Context) error {
 	createOpts.PullOptions = images.PullOptions{Progress: newProgressPrinter(c.App.ErrWriter).Update}
 
 	if c.Bool("detach") {
-		container, err := s.containers.Create(s.ctx, createOpts)
+		container, err := s.containers.RunDetached(s.ctx, createOpts)
 		if err != nil {
-			return err
-		}
-		if _, err := s.containers.Start(s.ctx, container.ID()); err != nil {
-			_, _ = s.containers.Remove(s.ctx, container.ID(), true)
 			return err
 		}
 		fmt.Fprintln(c.App.Writer, container.ID())
