@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kctr/kctr/images"
@@ -53,7 +54,18 @@ type CreateOptions struct {
 	// Network is bridge (default), host or none.
 	Network string
 	// Ports are published on the host (bridge network only).
-	Ports       []PortMapping
+	Ports []PortMapping
+	// Entrypoint replaces the image's; its CMD is then dropped.
+	Entrypoint []string
+	// User is name|uid[:group|gid], resolved in the image.
+	User      string
+	Mounts    []Mount
+	Resources Resources
+	Security  SecurityOptions
+	// Platform selects the image variant to pull and run.
+	Platform string
+	// Restart is a policy for containerd's restart monitor (see restart.go).
+	Restart     string
 	TTY         bool
 	Labels      map[string]string
 	OOMScoreAdj *int
@@ -121,7 +133,11 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.
 			return nil, nil, err
 		}
 	}
-	image, err := m.ensureImage(ctx, opts.Image, opts.Pull, opts.PullOptions)
+	pullOpts := opts.PullOptions
+	if opts.Platform != "" {
+		pullOpts.Platform = opts.Platform
+	}
+	image, err := m.ensureImage(ctx, opts.Image, opts.Pull, pullOpts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,6 +171,11 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.
 	if opts.TTY {
 		specOpts = append(specOpts, oci.WithTTY)
 	}
+	extra, err := optionSpecOpts(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	specOpts = append(specOpts, extra...)
 	if opts.OOMScoreAdj != nil {
 		adj := *opts.OOMScoreAdj
 		specOpts = append(specOpts, func(_ context.Context, _ oci.Client, _ *containers.Container, spec *oci.Spec) error {
@@ -173,6 +194,17 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.
 		labels[k] = v
 	}
 	labels[LabelLogPath] = m.logPath(namespace, id)
+	restartPolicy, err := ParseRestartPolicy(opts.Restart)
+	if err != nil {
+		return nil, nil, err
+	}
+	restartLabels, err := m.restartLabels(restartPolicy, labels[LabelLogPath])
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range restartLabels {
+		labels[k] = v
+	}
 
 	setup := &networkSetup{dir: m.containerDir(namespace, id), hostname: hostname}
 	switch networkMode {
@@ -250,6 +282,13 @@ func (m *Manager) ensureImage(ctx context.Context, ref string, policy PullPolicy
 		if image, err = m.client.GetImage(ctx, name); err != nil {
 			return nil, fmt.Errorf("look up image %s after pull: %w", name, err)
 		}
+	}
+	if pullOpts.Platform != "" {
+		platform, err := platforms.Parse(pullOpts.Platform)
+		if err != nil {
+			return nil, fmt.Errorf("platform %q: %v: %w", pullOpts.Platform, err, errdefs.ErrInvalidArgument)
+		}
+		image = containerd.NewImageWithPlatform(m.client, image.Metadata(), platforms.Only(platform))
 	}
 	unpacked, err := image.IsUnpacked(ctx, m.images.Snapshotter())
 	if err != nil {

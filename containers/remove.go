@@ -18,6 +18,10 @@ func (m *Manager) Remove(ctx context.Context, idOrName string, force bool) (stri
 		return "", err
 	}
 	id := container.ID()
+	// The restart monitor must not bring it back while it is removed.
+	if err := setDesiredState(ctx, container, false); err != nil && !errdefs.IsNotFound(err) {
+		return "", fmt.Errorf("remove %s: %w", shortID(id), err)
+	}
 	task, err := container.Task(ctx, nil)
 	switch {
 	case errdefs.IsNotFound(err):

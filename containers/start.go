@@ -21,6 +21,9 @@ func (m *Manager) Start(ctx context.Context, idOrName string) (containerd.Contai
 	if err != nil {
 		return nil, err
 	}
+	if err := setDesiredState(ctx, container, true); err != nil {
+		return nil, fmt.Errorf("start %s: %w", shortID(container.ID()), err)
+	}
 	if err := m.deleteExitedTask(ctx, container); err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			return container, nil

@@ -22,6 +22,9 @@ func (m *Manager) Stop(ctx context.Context, idOrName string, timeout time.Durati
 	if err != nil {
 		return err
 	}
+	if err := setDesiredState(ctx, container, false); err != nil {
+		return fmt.Errorf("stop %s: %w", shortID(container.ID()), err)
+	}
 	task, err := container.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil

@@ -27,6 +27,19 @@ func createFlags() []cli.Flag {
 		&cli.StringFlag{Name: "net", Aliases: []string{"network"}, Value: "bridge", Usage: "network: bridge, host or none"},
 		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: [[hostIP:]hostPort:]containerPort[/tcp|udp]"},
 		&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a container label (KEY=VALUE)"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount HOST-PATH:CONTAINER-PATH[:ro]"},
+		&cli.StringSliceFlag{Name: "env-file", Usage: "read environment variables from a file of KEY=VALUE lines"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user: name|uid[:group|gid]"},
+		&cli.StringFlag{Name: "entrypoint", Usage: "replace the image's entrypoint"},
+		&cli.Float64Flag{Name: "cpus", Usage: "number of CPUs (CFS quota)"},
+		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit, e.g. 512m or 1g"},
+		&cli.Int64Flag{Name: "pids-limit", Usage: "maximum number of processes"},
+		&cli.BoolFlag{Name: "read-only", Usage: "mount the root filesystem read-only"},
+		&cli.BoolFlag{Name: "privileged", Usage: "give the container every capability and device"},
+		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a Linux capability"},
+		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a Linux capability"},
+		&cli.StringFlag{Name: "platform", Usage: "image platform, e.g. linux/amd64"},
+		&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy: no, always, unless-stopped, on-failure[:N]"},
 	}
 }
 
@@ -98,11 +111,47 @@ func createOptions(c *cli.Context) (containers.CreateOptions, error) {
 	if err != nil {
 		return containers.CreateOptions{}, err
 	}
+	var mounts []containers.Mount
+	for _, spec := range c.StringSlice("volume") {
+		m, err := containers.ParseVolume(spec)
+		if err != nil {
+			return containers.CreateOptions{}, err
+		}
+		mounts = append(mounts, m)
+	}
+	env, err := readEnvFiles(c.StringSlice("env-file"))
+	if err != nil {
+		return containers.CreateOptions{}, err
+	}
+	memory, err := containers.ParseMemory(c.String("memory"))
+	if err != nil {
+		return containers.CreateOptions{}, err
+	}
+	restartPolicy, err := containers.ParseRestartPolicy(c.String("restart"))
+	if err != nil {
+		return containers.CreateOptions{}, err
+	}
+	var entrypoint []string
+	if e := c.String("entrypoint"); e != "" {
+		entrypoint = []string{e}
+	}
 	return containers.CreateOptions{
 		Image:      c.Args().First(),
+		Entrypoint: entrypoint,
+		User:       c.String("user"),
+		Mounts:     mounts,
+		Resources:  containers.Resources{CPUs: c.Float64("cpus"), Memory: memory, PidsLimit: c.Int64("pids-limit")},
+		Security: containers.SecurityOptions{
+			Privileged: c.Bool("privileged"),
+			ReadOnly:   c.Bool("read-only"),
+			CapAdd:     c.StringSlice("cap-add"),
+			CapDrop:    c.StringSlice("cap-drop"),
+		},
+		Platform:   c.String("platform"),
+		Restart:    restartPolicy,
 		Args:       c.Args().Tail(),
 		Name:       c.String("name"),
-		Env:        c.StringSlice("env"),
+		Env:        append(env, c.StringSlice("env")...),
 		WorkingDir: c.String("workdir"),
 		Hostname:   c.String("hostname"),
 		TTY:        c.Bool("tty"),
@@ -209,4 +258,35 @@ func watchTerminalSize(fd int) <-chan containers.ConsoleSize {
 		}
 	}()
 	return sizes
+}
+
+// readEnvFiles reads Docker-style env files: KEY=VALUE lines, # comments,
+// and a bare KEY taking its value from kctr's own environment.
+func readEnvFiles(paths []string) ([]string, error) {
+	var env []string
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("--env-file: %w", err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			key, _, hasValue := strings.Cut(line, "=")
+			if key == "" || strings.ContainsAny(key, " \t") {
+				return nil, fmt.Errorf("--env-file %s line %d: %q is not KEY=VALUE", path, i+1, line)
+			}
+			if !hasValue {
+				value, ok := os.LookupEnv(key)
+				if !ok {
+					continue
+				}
+				line = key + "=" + value
+			}
+			env = append(env, line)
+		}
+	}
+	return env, nil
 }
