@@ -211,7 +211,11 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.
 	case NetworkHost:
 		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	case NetworkBridge:
-		pending, err := m.bridge.startAttach(ctx, id, opts.Ports)
+		ports, err := assignHostPorts(opts.Ports)
+		if err != nil {
+			return nil, nil, err
+		}
+		pending, err := m.bridge.startAttach(ctx, id, ports)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -28,8 +28,9 @@ func (p PortMapping) String() string {
 }
 
 // ParsePortMapping reads Docker's -p syntax:
-// [[hostIP:]hostPort:]containerPort[/tcp|udp]. Without a host port a free
-// one is picked, as Docker does.
+// [[hostIP:]hostPort:]containerPort[/tcp|udp]. Without a host port,
+// HostPort stays 0 and creating the container picks a free one, as Docker
+// does.
 func ParsePortMapping(spec string) (PortMapping, error) {
 	bad := func(why string) (PortMapping, error) {
 		return PortMapping{}, fmt.Errorf("invalid port mapping %q: %s: %w", spec, why, errdefs.ErrInvalidArgument)
@@ -62,11 +63,6 @@ func ParsePortMapping(spec string) (PortMapping, error) {
 	}
 	mapping := PortMapping{HostIP: hostIP, ContainerPort: cport, Protocol: proto}
 	if hostPort == "" {
-		free, err := freePort(proto, hostIP)
-		if err != nil {
-			return PortMapping{}, fmt.Errorf("port mapping %q: pick a free host port: %w", spec, err)
-		}
-		mapping.HostPort = free
 		return mapping, nil
 	}
 	if mapping.HostPort, err = parsePort(hostPort); err != nil {
@@ -81,6 +77,22 @@ func parsePort(s string) (int32, error) {
 		return 0, fmt.Errorf("%q is not a port number (1-65535)", s)
 	}
 	return int32(n), nil
+}
+
+// assignHostPorts picks free host ports where none was given.
+func assignHostPorts(ports []PortMapping) ([]PortMapping, error) {
+	out := append([]PortMapping(nil), ports...)
+	for i, p := range out {
+		if p.HostPort != 0 {
+			continue
+		}
+		free, err := freePort(p.Protocol, p.HostIP)
+		if err != nil {
+			return nil, fmt.Errorf("pick a free host port for %d/%s: %w", p.ContainerPort, p.Protocol, err)
+		}
+		out[i].HostPort = free
+	}
+	return out, nil
 }
 
 // freePort asks the kernel for a port that is free right now.

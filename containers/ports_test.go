@@ -21,9 +21,13 @@ func TestParsePortMapping(t *testing.T) {
 			t.Errorf("ParsePortMapping(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
 	}
-	free, err := ParsePortMapping("80")
-	if err != nil || free.HostPort == 0 || free.ContainerPort != 80 {
-		t.Errorf("ParsePortMapping(80) = %+v, %v; want a free host port", free, err)
+	auto, err := ParsePortMapping("80")
+	if err != nil || auto.HostPort != 0 || auto.ContainerPort != 80 {
+		t.Errorf("ParsePortMapping(80) = %+v, %v; want host port 0 (picked later)", auto, err)
+	}
+	assigned, err := assignHostPorts([]PortMapping{auto, {HostPort: 8080, ContainerPort: 81, Protocol: "udp"}})
+	if err != nil || assigned[0].HostPort == 0 || assigned[1].HostPort != 8080 {
+		t.Errorf("assignHostPorts = %+v, %v", assigned, err)
 	}
 	for _, bad := range []string{"", "x:80", "8080:0", "8080:70000", "8080:80/sctp", "nope:8080:80", "1:2:3:4"} {
 		if _, err := ParsePortMapping(bad); !errdefs.IsInvalidArgument(err) {

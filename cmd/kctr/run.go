@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kctr/kctr/containers"
 	"github.com/kctr/kctr/images"
@@ -53,6 +55,8 @@ func runCommand() *cli.Command {
 		Flags: append(createFlags(),
 			&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "run in the background and print the container ID"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the equivalent Kubernetes Pod instead of running (see -o)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "yaml", Usage: "with --dry-run: yaml or json"},
 		),
 		Action: runAction,
 	}
@@ -166,6 +170,9 @@ func runAction(c *cli.Context) error {
 	createOpts, err := createOptions(c)
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	if c.Bool("dry-run") {
+		return printPodManifest(c, createOpts)
 	}
 	if c.Bool("detach") && c.Bool("rm") {
 		return fmt.Errorf("run: --rm and --detach cannot be used together")
@@ -289,4 +296,31 @@ func readEnvFiles(paths []string) ([]string, error) {
 		}
 	}
 	return env, nil
+}
+
+// printPodManifest is `run --dry-run`: the Pod a kubelet (or kubelet-lite)
+// would run for these flags. It needs no containerd.
+func printPodManifest(c *cli.Context, opts containers.CreateOptions) error {
+	pod, warnings, err := containers.PodManifest(opts)
+	if err != nil {
+		return fmt.Errorf("run --dry-run: %w", err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(c.App.ErrWriter, "kctr: warning: %s\n", w)
+	}
+	var out []byte
+	switch c.String("output") {
+	case "yaml":
+		out, err = yaml.Marshal(pod)
+	case "json":
+		out, err = json.MarshalIndent(pod, "", "  ")
+		out = append(out, '\n')
+	default:
+		return fmt.Errorf("run --dry-run: -o %q: want yaml or json", c.String("output"))
+	}
+	if err != nil {
+		return err
+	}
+	_, err = c.App.Writer.Write(out)
+	return err
 }
