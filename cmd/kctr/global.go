@@ -20,6 +20,12 @@ import (
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{
+			Name:    "config",
+			Usage:   "TOML file with defaults for these options",
+			EnvVars: []string{"KCTR_CONFIG"},
+			Value:   defaultConfigPath,
+		},
+		&cli.StringFlag{
 			Name:    "address",
 			Aliases: []string{"a", "H"},
 			Usage:   "containerd socket",

@@ -56,6 +56,7 @@ func newApp() *cli.App {
 			portCommand(),
 		},
 	}
+	app.Before = applyConfig
 	app.OnUsageError = usageError
 	setUsageError(app.Commands)
 	return app
