@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 FUZZTIME=${FUZZTIME:-10s}
+# -p 1: packages share host state (iptables nat chains, bridges, the CNI
+# IPAM directory); one at a time keeps their set-up and clean-up apart.
 status=0
 summary=()
 
@@ -22,8 +24,8 @@ step() {
   fi
 }
 
-step "go test ./... (containerd 1.6)" env KCTR_TEST_CONTAINERD=1.6 "$GO" test -count=1 -timeout 20m ./...
-step "go test ./... (containerd 2.4)" env KCTR_TEST_CONTAINERD=2.4 "$GO" test -count=1 -timeout 20m ./...
+step "go test ./... (containerd 1.6)" env KCTR_TEST_CONTAINERD=1.6 "$GO" test -p 1 -count=1 -timeout 20m ./...
+step "go test ./... (containerd 2.4)" env KCTR_TEST_CONTAINERD=2.4 "$GO" test -p 1 -count=1 -timeout 20m ./...
 step "fuzz reference parsing" "$GO" test -run '^$' -fuzz '^FuzzParseReference$' -fuzztime "$FUZZTIME" ./images
 step "fuzz hosts files" "$GO" test -run '^$' -fuzz '^FuzzHostsFile$' -fuzztime "$FUZZTIME" ./images
 

@@ -113,6 +113,11 @@ func newSession(c *cli.Context) (*session, error) {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
 	}
 	ctx, cancel := context.WithCancel(namespaces.WithNamespace(c.Context, namespace))
+	if err := checkNamespace(ctx, client, c, namespace); err != nil {
+		cancel()
+		client.Close()
+		return nil, err
+	}
 	imageService := images.NewService(client, images.ServiceOptions{
 		Snapshotter: c.String("snapshotter"),
 		Registry: images.RegistryOptions{
@@ -135,4 +140,30 @@ func newSession(c *cli.Context) (*session, error) {
 			},
 		}),
 	}, nil
+}
+
+// Commands that make things in a namespace create it, as containerd does;
+// every other command names a namespace that does not exist instead of
+// quietly showing nothing (a mistyped -n k8s.oi).
+var namespaceCreators = map[string]bool{"run": true, "create": true, "pull": true, "load": true, "tag": true, "namespace": true, "login": true, "logout": true, "version": true, "info": true}
+
+func checkNamespace(ctx context.Context, client *containerd.Client, c *cli.Context, namespace string) error {
+	if namespace == namespaces.Default {
+		return nil
+	}
+	for _, name := range c.Lineage() {
+		if name.Command != nil && namespaceCreators[name.Command.Name] {
+			return nil
+		}
+	}
+	existing, err := client.NamespaceService().List(ctx)
+	if err != nil {
+		return fmt.Errorf("list namespaces: %w", err)
+	}
+	for _, ns := range existing {
+		if ns == namespace {
+			return nil
+		}
+	}
+	return fmt.Errorf("namespace %q does not exist (kctr namespace ls lists them)", namespace)
 }

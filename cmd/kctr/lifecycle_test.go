@@ -148,7 +148,11 @@ func TestLogsFollow(t *testing.T) {
 }
 
 func TestContainerErrors(t *testing.T) {
-	ns, _ := setup(t)
+	ns, host := setup(t)
+	// Pulling makes the namespace, which every other command requires.
+	if r := kctr(t, ns, "pull", "-q", host+"/library/busybox:1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
 	for _, args := range [][]string{
 		{"stop", "nope"}, {"start", "nope"}, {"rm", "nope"}, {"logs", "nope"}, {"exec", "nope", "true"}, {"inspect", "nope"}, {"wait", "nope"}, {"kill", "nope"},
 	} {
@@ -175,4 +179,12 @@ func waitForLog(t *testing.T, ns, container, want string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("log of %s never showed %q", container, want)
+}
+
+func TestUnknownNamespace(t *testing.T) {
+	_, _ = setup(t)
+	r := kctr(t, "no-such-ns", "ps")
+	if r.code == 0 || !strings.Contains(r.stderr, `namespace "no-such-ns" does not exist`) {
+		t.Fatalf("ps in an unknown namespace: %d %q", r.code, r.stderr)
+	}
 }

@@ -26,9 +26,11 @@ func RemoveBridge(bridge, networkName string) error {
 }
 
 // PruneEmptyCNIChains drops the empty CNI-<hash> nat chains Debian's bridge
-// plugin (1.1.1) leaves behind for every torn-down container; chains that
-// still hold rules belong to something alive and stay, as do portmap's
-// shared CNI-HOSTPORT-* chains.
+// plugin (1.1.1) leaves behind for every torn-down container. Only chains
+// named exactly CNI-<hex> go, and only when empty: portmap's CNI-DN-* and
+// CNI-HOSTPORT-* chains are created empty and filled a moment later, so
+// pruning those would break a container being set up by a test running
+// beside this one. Call it when a test package ends.
 func PruneEmptyCNIChains() error {
 	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
 	if err != nil {
@@ -38,7 +40,7 @@ func PruneEmptyCNIChains() error {
 	var chains []string
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 || !strings.HasPrefix(f[1], "CNI-") || strings.HasPrefix(f[1], "CNI-HOSTPORT") {
+		if len(f) < 2 || !isBridgeMasqChain(f[1]) {
 			continue
 		}
 		switch f[0] {
@@ -54,4 +56,9 @@ func PruneEmptyCNIChains() error {
 		}
 	}
 	return nil
+}
+
+func isBridgeMasqChain(name string) bool {
+	hash, ok := strings.CutPrefix(name, "CNI-")
+	return ok && hash != "" && strings.Trim(hash, "0123456789abcdef") == ""
 }
