@@ -10,9 +10,10 @@ import (
 )
 
 // Details is `kctr inspect` of a container, shaped like Docker's so that
-// `--format '{{.State.Status}}'` style templates carry over.
+// `--format '{{.State.Status}}'` and `'{{.Id}}'` templates carry over
+// (hence Id, not ID).
 type Details struct {
-	ID        string            `json:"Id"`
+	Id        string            `json:"Id"`
 	Name      string            `json:"Name"`
 	Created   time.Time         `json:"Created"`
 	Path      string            `json:"Path"`
@@ -63,7 +64,7 @@ func (m *Manager) Inspect(ctx context.Context, idOrName string) (*Details, error
 		return nil, fmt.Errorf("inspect %s: %w", idOrName, err)
 	}
 	d := &Details{
-		ID:       info.ID,
+		Id:       info.ID,
 		Name:     DisplayName(info.Labels),
 		Created:  info.CreatedAt,
 		Image:    info.Image,

@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
@@ -481,45 +482,40 @@ func (f psFilters) match(s containers.Summary) bool {
 func inspectCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "inspect",
-		Usage:     "print details of containers as JSON",
-		ArgsUsage: "CONTAINER...",
+		Usage:     "print details of containers or images as JSON",
+		ArgsUsage: "NAME|ID...",
 		Flags:     []cli.Flag{&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template, e.g. '{{.State.Status}}'"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("inspect: at least one CONTAINER is required")
+				return fmt.Errorf("inspect: at least one container or image is required")
 			}
 			s, err := newSession(c)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			var details []*containers.Details
+			// Like Docker: a container of that name first, else an image.
+			var objects []any
 			var errs []error
 			for _, arg := range c.Args().Slice() {
 				d, err := s.containers.Inspect(s.ctx, arg)
-				if err != nil {
+				if err == nil {
+					objects = append(objects, d)
+					continue
+				}
+				if !errdefs.IsNotFound(err) {
 					errs = append(errs, err)
 					continue
 				}
-				details = append(details, d)
+				img, imgErr := s.images.Inspect(s.ctx, arg)
+				if imgErr != nil {
+					errs = append(errs, fmt.Errorf("no such container or image: %s", arg))
+					continue
+				}
+				objects = append(objects, newImageInspect(img))
 			}
-			if format := c.String("format"); format != "" {
-				tmpl, err := template.New("format").Funcs(template.FuncMap{"json": toJSON}).Parse(format)
-				if err != nil {
-					return fmt.Errorf("--format: %w", err)
-				}
-				for _, d := range details {
-					if err := tmpl.Execute(c.App.Writer, d); err != nil {
-						return fmt.Errorf("--format: %w", err)
-					}
-					fmt.Fprintln(c.App.Writer)
-				}
-			} else {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "    ")
-				if err := enc.Encode(details); err != nil {
-					return err
-				}
+			if err := printObjects(c.App.Writer, objects, c.String("format")); err != nil {
+				return err
 			}
 			return errors.Join(errs...)
 		},
@@ -569,6 +565,36 @@ func portCommand() *cli.Command {
 				fmt.Fprintln(c.App.Writer, p.String())
 			}
 			return nil
+		},
+	}
+}
+
+func topCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "top",
+		Usage:     "list the processes of a running container",
+		ArgsUsage: "CONTAINER",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("top: exactly one CONTAINER")
+			}
+			s, err := newSession(c)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			procs, err := s.containers.Top(s.ctx, c.Args().First())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 4, 8, 3, ' ', 0)
+			fmt.Fprintln(w, "UID\tPID\tPPID\tSTIME\tTIME\tCMD")
+			for _, p := range procs {
+				cpu := p.CPUTime.Round(time.Second)
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%02d:%02d:%02d\t%s\n", p.UID, p.PID, p.PPID, p.Start.Format("15:04"),
+					int(cpu.Hours()), int(cpu.Minutes())%60, int(cpu.Seconds())%60, p.Command)
+			}
+			return w.Flush()
 		},
 	}
 }

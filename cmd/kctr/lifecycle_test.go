@@ -45,6 +45,10 @@ func TestDetachedLifecycle(t *testing.T) {
 		t.Fatalf("exec -i: %q %q", interactive.stdout, interactive.stderr)
 	}
 
+	top := kctr(t, ns, "top", "ticker")
+	if !strings.HasPrefix(top.stdout, "UID") || !strings.Contains(top.stdout, "sh -c echo started") {
+		t.Fatalf("top:\n%s%s", top.stdout, top.stderr)
+	}
 	if r := kctr(t, ns, "rm", "ticker"); r.code == 0 || !strings.Contains(r.stderr, "is running") {
 		t.Fatalf("rm of a running container: code %d stderr %q", r.code, r.stderr)
 	}
@@ -154,12 +158,18 @@ func TestContainerErrors(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	for _, args := range [][]string{
-		{"stop", "nope"}, {"start", "nope"}, {"rm", "nope"}, {"logs", "nope"}, {"exec", "nope", "true"}, {"inspect", "nope"}, {"wait", "nope"}, {"kill", "nope"},
+		{"stop", "nope"}, {"start", "nope"}, {"rm", "nope"}, {"logs", "nope"}, {"exec", "nope", "true"}, {"wait", "nope"}, {"kill", "nope"},
 	} {
 		r := kctr(t, ns, args...)
 		if r.code == 0 || !strings.Contains(r.stderr, "no such container: nope") {
 			t.Errorf("%v: code %d stderr %q", args, r.code, r.stderr)
 		}
+	}
+	if r := kctr(t, ns, "inspect", "nope"); r.code == 0 || !strings.Contains(r.stderr, "no such container or image: nope") {
+		t.Errorf("inspect nope: %d %q", r.code, r.stderr)
+	}
+	if r := kctr(t, ns, "inspect", "-f", "{{.Id}}", host+"/library/busybox:1"); r.code != 0 || !strings.HasPrefix(r.stdout, "sha256:") {
+		t.Errorf("inspect of an image: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	if r := kctr(t, ns, "ps", "-f", "color=red"); r.code == 0 || !strings.Contains(r.stderr, `unknown key "color"`) {
 		t.Errorf("ps -f color=red: %d %q", r.code, r.stderr)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -54,8 +55,13 @@ func newApp() *cli.App {
 			execCommand(),
 			inspectCommand(),
 			portCommand(),
+			topCommand(),
 		},
 	}
+	app.Commands = append(app.Commands, imageCommands()...)
+	app.Commands = append(app.Commands, namespaceCommand())
+	app.Commands = append(app.Commands, loginCommands()...)
+	app.Commands = append(app.Commands, systemCommands()...)
 	app.Before = applyConfig
 	app.OnUsageError = usageError
 	setUsageError(app.Commands)
@@ -65,11 +71,13 @@ func newApp() *cli.App {
 // usageError makes a misused flag one line on stderr, like any other error,
 // instead of a help page on stdout.
 func usageError(c *cli.Context, err error, _ bool) error {
-	help := "kctr --help"
-	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
-		help = "kctr " + c.Command.FullName() + " --help"
+	var words []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			words = append([]string{ctx.Command.Name}, words...)
+		}
 	}
-	return fmt.Errorf("%w (see %s)", err, help)
+	return fmt.Errorf("%w (see %s)", err, strings.Join(append(append([]string{"kctr"}, words...), "--help"), " "))
 }
 
 func setUsageError(commands []*cli.Command) {
