@@ -65,7 +65,9 @@ type CreateOptions struct {
 	// Platform selects the image variant to pull and run.
 	Platform string
 	// Restart is a policy for containerd's restart monitor (see restart.go).
-	Restart     string
+	Restart string
+	// Init runs the command under kctr's init (see init.go).
+	Init        bool
 	TTY         bool
 	Labels      map[string]string
 	OOMScoreAdj *int
@@ -176,6 +178,16 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.
 		return nil, nil, err
 	}
 	specOpts = append(specOpts, extra...)
+	if opts.Init {
+		executable, err := m.logWriterBinary()
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkStatic(executable); err != nil {
+			return nil, nil, err
+		}
+		specOpts = append(specOpts, withInit(executable))
+	}
 	if opts.OOMScoreAdj != nil {
 		adj := *opts.OOMScoreAdj
 		specOpts = append(specOpts, func(_ context.Context, _ oci.Client, _ *containers.Container, spec *oci.Spec) error {

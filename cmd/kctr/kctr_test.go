@@ -35,7 +35,10 @@ func TestMain(m *testing.M) {
 	if !testing.Short() && os.Geteuid() == 0 {
 		kctrBinary = filepath.Join(dir, "kctr")
 		dataRoot = filepath.Join(dir, "data")
-		if out, err := exec.Command("go", "build", "-o", kctrBinary, ".").CombinedOutput(); err != nil {
+		// Static, as `make build` makes it, so that run --init works.
+		build := exec.Command("go", "build", "-o", kctrBinary, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
 			setupErr = fmt.Errorf("build kctr: %v\n%s", err, out)
 		} else {
 			daemon, setupErr = testenv.StartContainerd(context.Background(), testenv.ContainerdOptions{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kctr/kctr/containers"
 	"github.com/kctr/kctr/crilog"
 )
 
@@ -17,6 +18,10 @@ func main() {
 	// The shim starts kctr itself to write a detached container's log.
 	if crilog.IsWriterInvocation(os.Args) {
 		os.Exit(crilog.RunWriter(os.Args))
+	}
+	// run --init makes kctr the container's PID 1.
+	if containers.IsInitInvocation(os.Args) {
+		os.Exit(containers.RunInit(os.Args))
 	}
 	app := newApp()
 	if err := app.Run(os.Args); err != nil {

@@ -42,6 +42,7 @@ func createFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a Linux capability"},
 		&cli.StringFlag{Name: "platform", Usage: "image platform, e.g. linux/amd64"},
 		&cli.StringFlag{Name: "restart", Value: "no", Usage: "restart policy: no, always, unless-stopped, on-failure[:N]"},
+		&cli.BoolFlag{Name: "init", Usage: "run an init as PID 1 that forwards signals and reaps zombies"},
 	}
 }
 
@@ -153,6 +154,7 @@ func createOptions(c *cli.Context) (containers.CreateOptions, error) {
 		},
 		Platform:   c.String("platform"),
 		Restart:    restartPolicy,
+		Init:       c.Bool("init"),
 		Args:       c.Args().Tail(),
 		Name:       c.String("name"),
 		Env:        append(env, c.StringSlice("env")...),

@@ -38,6 +38,7 @@ func TestRunFlags(t *testing.T) {
 		{"privileged", []string{"--privileged", ref, "sh", "-c", "mount -t tmpfs none /tmp && echo allowed || echo denied"}, "allowed\n"},
 		{"not privileged", []string{ref, "sh", "-c", "mount -t tmpfs none /tmp 2>/dev/null && echo allowed || echo denied"}, "denied\n"},
 		{"hostname", []string{"--hostname", "box", ref, "hostname"}, "box\n"},
+		{"init", []string{"--init", ref, "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo"}, "/sbin/kctr-init _kctr_init sh -c tr '\\0' ' ' < /proc/1/cmdline; echo \n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +89,31 @@ func TestRestartAlways(t *testing.T) {
 	}
 	if r := kctr(t, ns, "rm", "-f", "phoenix"); r.code != 0 {
 		t.Fatal(r.stderr)
+	}
+}
+
+// TestInitForwardsSignals: sleep as PID 1 ignores SIGTERM and must be
+// killed (137); under --init it gets the TERM and dies of it (143).
+func TestInitForwardsSignals(t *testing.T) {
+	ns, host := setup(t)
+	ref := host + "/library/busybox:1"
+	for _, tt := range []struct {
+		flags []string
+		want  string
+	}{{[]string{"--init"}, "143"}, {nil, "137"}} {
+		args := append(append([]string{"run", "-d"}, tt.flags...), ref, "sleep", "1000")
+		run := kctr(t, ns, args...)
+		if run.code != 0 {
+			t.Fatal(run.stderr)
+		}
+		id := strings.TrimSpace(run.stdout)
+		if r := kctr(t, ns, "stop", "-t", "2", id); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		code := kctr(t, ns, "inspect", "-f", "{{.State.ExitCode}}", id)
+		if strings.TrimSpace(code.stdout) != tt.want {
+			t.Errorf("run %v: exit code %q, want %s", tt.flags, code.stdout, tt.want)
+		}
+		kctr(t, ns, "rm", id)
 	}
 }
