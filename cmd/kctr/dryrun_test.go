@@ -54,3 +54,19 @@ func TestRunDryRunPrintsPod(t *testing.T) {
 		t.Errorf("a user name in a Pod: %v", err)
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	app := newApp()
+	var out bytes.Buffer
+	app.Writer = &out
+	if err := app.Run([]string{"kctr", "completion", "bash"}); err != nil || !strings.Contains(out.String(), "complete -o default -F _kctr_complete kctr") {
+		t.Fatalf("bash: %v %q", err, out.String())
+	}
+	out.Reset()
+	if err := app.Run([]string{"kctr", "--generate-bash-completion"}); err != nil || !strings.Contains(out.String(), "run") || !strings.Contains(out.String(), "logs") {
+		t.Fatalf("flag candidates: %v %q", err, out.String())
+	}
+	if err := app.Run([]string{"kctr", "completion", "fish"}); err == nil {
+		t.Fatal("fish accepted")
+	}
+}

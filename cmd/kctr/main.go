@@ -61,6 +61,7 @@ func newApp() *cli.App {
 			inspectCommand(),
 			portCommand(),
 			topCommand(),
+			completionCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, imageCommands()...)
