@@ -212,3 +212,12 @@ func runOutput(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).Output()
 	return string(out), err
 }
+
+// TestCompletionCandidates asks the binary what the completion scripts ask.
+func TestCompletionCandidates(t *testing.T) {
+	testenv.Require(t, kctrBinary != "", "%v", setupErr)
+	out, err := exec.Command(kctrBinary, "run", "-", "--generate-bash-completion").Output()
+	if err != nil || !strings.Contains(string(out), "--publish") {
+		t.Fatalf("flag candidates of run: %v %q", err, out)
+	}
+}
