@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/images"
@@ -27,14 +28,15 @@ func main() {
 	layers := flag.Int("layers", 20, "layers in the image")
 	layerSize := flag.Int64("layer-size", 2<<20, "bytes per layer")
 	runs := flag.Int("runs", 7, "pulls per tool")
+	extra := flag.String("kctr-flags", "", "extra flags for kctr pull, space separated (for experiments)")
 	flag.Parse()
-	if err := run(*binDir, *ctrBin, *version, *layers, *layerSize, *runs); err != nil {
+	if err := run(*binDir, *ctrBin, *version, *layers, *layerSize, *runs, strings.Fields(*extra)); err != nil {
 		fmt.Fprintf(os.Stderr, "bench/pull: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int) error {
+func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int, kctrFlags []string) error {
 	ctx := context.Background()
 	daemon, err := testenv.StartContainerd(ctx, testenv.ContainerdOptions{Version: version})
 	if err != nil {
@@ -67,7 +69,7 @@ func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int) 
 		name string
 		argv []string
 	}{
-		{"kctr pull", []string{kctrBin, "--address", daemon.Address(), "-n", ns, "pull", "-q", ref}},
+		{"kctr pull", append(append([]string{kctrBin, "--address", daemon.Address(), "-n", ns, "pull", "-q"}, kctrFlags...), ref)},
 		{"ctr pull", []string{ctrBin, "--address", daemon.Address(), "-n", ns, "images", "pull", "--plain-http", ref}},
 	}
 	client, err := daemon.Client(ctx, ns)
