@@ -75,8 +75,13 @@ fuzz:
 demo: deps build
 	$(GO) run ./hack/demo --bin $(BIN)
 
+# Each benchmark measures our tool and its peer in the same run and prints
+# medians and ratios; BENCH_CONTAINERD picks the daemon (1.6 or 2.4).
+BENCH_CONTAINERD ?= 1.6
 bench: deps build
-	$(GO) run ./bench/pull --bin $(BIN) --ctr $(TOOLS_BIN)/ctr
+	$(GO) run ./bench/pull --bin $(BIN) --containerd $(BENCH_CONTAINERD)
+	$(GO) run ./bench/run --bin $(BIN) --containerd $(BENCH_CONTAINERD)
+	@if [ -d bench/kcrictl ]; then $(GO) run ./bench/kcrictl --bin $(BIN) --containerd $(BENCH_CONTAINERD) --crictl $(TOOLS_BIN)/crictl; fi
 
 clean:
 	rm -rf $(BIN)
