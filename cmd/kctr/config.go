@@ -25,6 +25,7 @@ var configKeys = map[string]string{
 	"cni_netconfpath":   "cni-netconfpath",
 	"bridge_name":       "bridge-name",
 	"bridge_subnet":     "bridge-subnet",
+	"netns_dir":         "netns-dir",
 	"debug":             "debug",
 }
 

@@ -70,6 +70,7 @@ func globalFlags() []cli.Flag {
 			Value: containers.DefaultCNIConfDir,
 		},
 		&cli.StringFlag{Name: "bridge-name", Usage: "bridge of the default network", Value: containers.DefaultBridgeName},
+		&cli.StringFlag{Name: "netns-dir", Usage: "where containers' network namespaces are mounted", Value: containers.DefaultNetNSDir},
 		&cli.StringFlag{Name: "bridge-subnet", Usage: "subnet of the default network", Value: containers.DefaultSubnet},
 		&cli.BoolFlag{Name: "debug", Usage: "print more about what kctr does"},
 	}
@@ -137,6 +138,7 @@ func newSession(c *cli.Context) (*session, error) {
 				ConfDir:    c.String("cni-netconfpath"),
 				BridgeName: c.String("bridge-name"),
 				Subnet:     c.String("bridge-subnet"),
+				NetNSDir:   c.String("netns-dir"),
 			},
 		}),
 	}, nil

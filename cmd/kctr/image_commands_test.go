@@ -56,7 +56,7 @@ func kx(t *testing.T, ns string, o cliOptions, args ...string) result {
 	if o.dockerConfig == "" {
 		o.dockerConfig = t.TempDir()
 	}
-	global := []string{"--address", daemon.Address(), "-n", ns}
+	global := globalArgs(ns)
 	if o.hostsDir != "" {
 		global = append(global, "--hosts-dir", o.hostsDir)
 	}

@@ -50,10 +50,16 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
+		// Containers a failed test left behind were dropped by Stop without
+		// a CNI DEL: take their rules, namespaces and bridge away too.
+		_ = testenv.RemoveNetworkRules("kctr-" + testBridge)
 		if err := testenv.RemoveBridge(testBridge, "kctr-"+testBridge); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 		}
 		_ = testenv.PruneEmptyCNIChains()
+		if err := testenv.UnmountAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -70,6 +76,7 @@ func globalArgs(namespace string) []string {
 	return []string{
 		"--address", daemon.Address(), "-n", namespace, "--data-root", dataRoot,
 		"--cni-netconfpath", filepath.Join(dataRoot, "cni"), "--bridge-name", testBridge, "--bridge-subnet", testSubnet,
+		"--netns-dir", filepath.Join(dataRoot, "netns"),
 	}
 }
 

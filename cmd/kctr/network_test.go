@@ -94,7 +94,7 @@ type netState struct {
 func networkState(t *testing.T) netState {
 	t.Helper()
 	var s netState
-	if entries, err := os.ReadDir("/run/kctr/netns"); err == nil {
+	if entries, err := os.ReadDir(filepath.Join(dataRoot, "netns")); err == nil {
 		s.netns = len(entries)
 	}
 	if entries, err := filepath.Glob(filepath.Join("/var/lib/cni/networks", "kctr-"+testBridge, "10.*")); err == nil {

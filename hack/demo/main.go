@@ -113,9 +113,15 @@ func run(ctx context.Context, binDir, containerdVersion string) (retErr error) {
 		return err
 	}
 
-	kctr := func(args ...string) error {
-		full := append([]string{"--address", daemon.Address(), "--namespace", "demo", "--hosts-dir", hostsDir}, args...)
-		fmt.Printf("\n$ kctr %s\n", shellQuote(args))
+	kctrIn := func(namespace string, args ...string) error {
+		full := append([]string{"--address", daemon.Address(), "--namespace", namespace, "--hosts-dir", hostsDir,
+			"--data-root", filepath.Join(work, "kctr"), "--cni-netconfpath", filepath.Join(work, "kctr-net.d"),
+			"--bridge-name", "kctrdemo1", "--bridge-subnet", "10.237.0.0/24"}, args...)
+		shown := args
+		if namespace != "demo" {
+			shown = append([]string{"-n", namespace}, args...)
+		}
+		fmt.Printf("\n$ kctr %s\n", shellQuote(shown))
 		cmd := exec.CommandContext(ctx, kctrBin, full...)
 		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
@@ -124,6 +130,7 @@ func run(ctx context.Context, binDir, containerdVersion string) (retErr error) {
 		}
 		return nil
 	}
+	kctr := func(args ...string) error { return kctrIn("demo", args...) }
 
 	step("kctr pulls with the credentials from config.json and shows progress")
 	if err := kctr("pull", ref); err != nil {
@@ -132,11 +139,17 @@ func run(ctx context.Context, binDir, containerdVersion string) (retErr error) {
 	if err := kctr("images"); err != nil {
 		return err
 	}
-	step("kctr runs it and removes the container afterwards")
+	done.add(func() error { return testenv.RemoveBridge("kctrdemo1", "kctr-kctrdemo1") })
+	step("kctr runs it on its bridge network and removes the container afterwards")
 	if err := kctr("run", "--rm", ref, "sh", "-c", `echo "Hello from a container run by kctr"; echo "hostname: $(hostname)"; echo "user: $(id)"; ls /bin | wc -l | xargs echo "busybox applets:"`); err != nil {
 		return err
 	}
-	return nil
+
+	pods := &podDemo{
+		binDir: filepath.Dir(kctrBin), work: work, daemon: daemon, registry: registry,
+		dockerConfig: dockerConfig, hostsDir: hostsDir, user: user, pass: password, kctrIn: kctrIn,
+	}
+	return pods.run(ctx, &done)
 }
 
 func writeDemoConfig(dockerConfig, hostsDir string, registry *testenv.DockerRegistry, user, password string) error {

@@ -62,3 +62,70 @@ func isBridgeMasqChain(name string) bool {
 	hash, ok := strings.CutPrefix(name, "CNI-")
 	return ok && hash != "" && strings.Trim(hash, "0123456789abcdef") == ""
 }
+
+// RemoveNetworkRules deletes the nat rules CNI plugins made for network
+// (their comments name it), then the chains those rules lived in. Used when
+// a test ends with containers whose CNI DEL never ran, e.g. ones the daemon
+// dropped in Stop.
+func RemoveNetworkRules(network string) error {
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
+	if err != nil {
+		return fmt.Errorf("iptables -t nat -S: %w", err)
+	}
+	marker := fmt.Sprintf(`name: \"%s\"`, network)
+	chains := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "-A ") || !strings.Contains(line, marker) {
+			continue
+		}
+		f := strings.Fields(line)
+		chains[f[1]] = true
+		for i, w := range f {
+			if w == "-j" && i+1 < len(f) && strings.HasPrefix(f[i+1], "CNI-") && !strings.HasPrefix(f[i+1], "CNI-HOSTPORT") {
+				chains[f[i+1]] = true
+			}
+		}
+		// iptables -S prints the rule the way -D takes it back.
+		args := append([]string{"-w", "-t", "nat", "-D"}, splitRule(line[len("-A "):])...)
+		_ = exec.Command("iptables", args...).Run()
+	}
+	for chain := range chains {
+		if !strings.HasPrefix(chain, "CNI-") || strings.HasPrefix(chain, "CNI-HOSTPORT") {
+			continue
+		}
+		_ = exec.Command("iptables", "-w", "-t", "nat", "-F", chain).Run()
+		_ = exec.Command("iptables", "-w", "-t", "nat", "-X", chain).Run()
+	}
+	return nil
+}
+
+// splitRule splits an iptables -S rule into arguments, keeping quoted
+// comments whole and unescaping them.
+func splitRule(rule string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, escaped, any := false, false, false
+	for _, r := range rule {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case r == '"':
+			inQuote, any = !inQuote, true
+		case r == ' ' && !inQuote:
+			if cur.Len() > 0 || any {
+				args = append(args, cur.String())
+			}
+			cur.Reset()
+			any = false
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 || any {
+		args = append(args, cur.String())
+	}
+	return args
+}

@@ -98,3 +98,9 @@ func unmountAllUnder(dir string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// UnmountAll detaches every mount under dir (deepest first), e.g. network
+// namespaces a failed test left mounted, so dir can be removed.
+func UnmountAll(dir string) error {
+	return unmountAllUnder(dir)
+}

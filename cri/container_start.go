@@ -1,0 +1,91 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kctr/kctr/crilog"
+)
+
+// StartContainer creates and starts the task. Its output goes to the log
+// writer: the shim runs LogWriter (kcrid itself) as a crilog writer, so
+// logging goes on while kcrid is down (see docs/kcrid.md). A start that fails leaves the container
+// exited with reason StartError, as the kubelet expects.
+func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
+	c, err := r.containers.get(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	sb, err := r.sandboxes.get(c.meta.SandboxID)
+	if err != nil {
+		return nil, fmt.Errorf("start container %s: pod sandbox: %w", c.meta.ID, err)
+	}
+	sb.mu.Lock()
+	ready := sb.status.Ready
+	sb.mu.Unlock()
+	if !ready {
+		return nil, fmt.Errorf("start container %s: pod sandbox %s is not ready: %w", c.meta.ID, sb.meta.ID, errdefs.ErrFailedPrecondition)
+	}
+
+	c.op.Lock()
+	defer c.op.Unlock()
+	c.mu.Lock()
+	state, removing := c.status.state(), c.status.Removing
+	c.mu.Unlock()
+	if state != runtimeapi.ContainerState_CONTAINER_CREATED || removing {
+		return nil, fmt.Errorf("start container %s: it is %s, not created: %w", c.meta.ID, state, errdefs.ErrFailedPrecondition)
+	}
+	ctr, err := r.client.LoadContainer(ctx, c.meta.ID)
+	if err != nil {
+		return nil, fmt.Errorf("start container %s: %w", c.meta.ID, err)
+	}
+	creator := cio.NullIO
+	if c.meta.LogPath != "" {
+		creator = cio.BinaryIO(r.cfg.LogWriter, crilog.WriterArgs(c.meta.LogPath))
+	}
+	if err := r.startTask(ctx, ctr, creator); err != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.status.StartedAt = nowNano()
+		c.status.FinishedAt = c.status.StartedAt
+		c.status.ExitCode = 128
+		c.status.Reason = "StartError"
+		c.status.Message = err.Error()
+		if perr := r.updateStatus(ctx, c.meta.ID, c.status); perr != nil {
+			log.G(ctx).WithError(perr).Warn("persist start error")
+		}
+		close(c.exited)
+		return nil, fmt.Errorf("start container %s: %w", c.meta.ID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status.StartedAt = nowNano()
+	if c.status.FinishedAt != 0 && c.status.FinishedAt < c.status.StartedAt {
+		// It exited (and the event loop recorded it) before we got here.
+		c.status.StartedAt = c.status.FinishedAt
+	}
+	if err := r.updateStatus(ctx, c.meta.ID, c.status); err != nil {
+		log.G(ctx).WithError(err).WithField("container", c.meta.ID).Warn("persist start")
+	}
+	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+func (r *runtimeService) startTask(ctx context.Context, ctr containerd.Container, creator cio.Creator) error {
+	task, err := ctr.NewTask(ctx, creator)
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	if err := task.Start(ctx); err != nil {
+		if _, derr := task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			log.G(ctx).WithError(derr).Warn("delete task that failed to start")
+		}
+		return fmt.Errorf("start task: %w", err)
+	}
+	return nil
+}

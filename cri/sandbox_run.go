@@ -1,0 +1,174 @@
+package cri
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/kctr/kctr/network"
+)
+
+// RunPodSandbox creates the pod's network namespace, attaches it through
+// CNI, writes the pod's hostname/hosts/resolv.conf and starts the pause
+// container. Whatever fails, everything done before is undone: no netns,
+// IP, container, snapshot or sandbox dir stays behind.
+func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (_ *runtimeapi.RunPodSandboxResponse, retErr error) {
+	cfg := req.GetConfig()
+	md := cfg.GetMetadata()
+	if md == nil || md.GetName() == "" || md.GetNamespace() == "" {
+		return nil, fmt.Errorf("run pod sandbox: metadata with name and namespace is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := checkRuntimeHandler(req.GetRuntimeHandler()); err != nil {
+		return nil, err
+	}
+	name := sandboxName(md)
+	id := newID()
+	if err := r.sandboxes.reserve(name, id); err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+	}
+	var undo []func(context.Context)
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		cleanupCtx := context.WithoutCancel(ctx)
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i](cleanupCtx)
+		}
+		r.sandboxes.release(name, id)
+	}()
+
+	image, imageInfo, err := r.images.ensure(ctx, r.cfg.SandboxImage, true)
+	if err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: sandbox image %s: %w", name, r.cfg.SandboxImage, err)
+	}
+	meta := sandboxMeta{
+		ID:             id,
+		Name:           name,
+		RuntimeHandler: req.GetRuntimeHandler(),
+		Dir:            r.cfg.sandboxDir(id),
+		CreatedAt:      nowNano(),
+	}
+	meta.Config, err = proto.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+	if !hostNetwork {
+		meta.NetNSPath, err = network.NewNamespace(r.cfg.netnsDir())
+		if err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+		}
+		undo = append(undo, func(context.Context) {
+			if err := network.RemoveNamespace(meta.NetNSPath); err != nil {
+				log.G(ctx).WithError(err).Warn("undo netns")
+			}
+		})
+		attach := attachOptions(id, cfg)
+		result, err := r.network.Attach(ctx, id, meta.NetNSPath, attach)
+		if err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+		}
+		undo = append(undo, func(ctx context.Context) {
+			if err := r.network.Detach(ctx, id, meta.NetNSPath, attach); err != nil {
+				log.G(ctx).WithError(err).Warn("undo cni add")
+			}
+		})
+		meta.IPs = result.IPs
+	}
+	undo = append(undo, func(context.Context) { _ = os.RemoveAll(meta.Dir) })
+	if err := writeSandboxFiles(meta.Dir, cfg, hostNetwork, meta.IPs); err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+	}
+
+	specOpts, err := sandboxSpecOpts(id, cfg, image, imageInfo.Config, meta.NetNSPath, r.oom)
+	if err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+	}
+	status := sandboxStatus{Ready: true}
+	ctr, err := r.client.NewContainer(ctx, id,
+		containerd.WithImage(image),
+		containerd.WithSnapshotter(r.images.images.Snapshotter()),
+		containerd.WithNewSnapshot(id, image),
+		containerd.WithRuntime(runcRuntime, r.runtimeOptions()),
+		containerd.WithNewSpec(specOpts...),
+		containerd.WithContainerLabels(recordLabels(cfg.GetLabels(), map[string]string{labelKind: kindSandbox})),
+		withJSONExtension(extMeta, typeMeta, meta),
+		withJSONExtension(extStatus, typeStatus, status),
+	)
+	if err != nil {
+		_ = r.client.SnapshotService(r.images.images.Snapshotter()).Remove(context.WithoutCancel(ctx), id)
+		return nil, fmt.Errorf("run pod sandbox %q: create pause container: %w", name, err)
+	}
+	undo = append(undo, func(ctx context.Context) {
+		if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).Warn("undo pause container")
+		}
+	})
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: create pause task: %w", name, err)
+	}
+	undo = append(undo, func(ctx context.Context) {
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).Warn("undo pause task")
+		}
+	})
+	if err := task.Start(ctx); err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: start pause: %w", name, err)
+	}
+	r.sandboxes.add(id, &sandbox{meta: meta, config: cfg, pid: task.Pid(), status: status})
+	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// sandboxName is the unique CRI name of a pod sandbox.
+func sandboxName(md *runtimeapi.PodSandboxMetadata) string {
+	return fmt.Sprintf("%s_%s_%s_%d", md.GetName(), md.GetNamespace(), md.GetUid(), md.GetAttempt())
+}
+
+// checkRuntimeHandler accepts the default handler and "runc", the only
+// runtime kcrid configures.
+func checkRuntimeHandler(h string) error {
+	if h == "" || h == "runc" {
+		return nil
+	}
+	return fmt.Errorf("runtime handler %q is not configured (kcrid knows \"runc\"): %w", h, errdefs.ErrInvalidArgument)
+}
+
+// attachOptions are the CNI inputs for a pod: port mappings and the
+// K8S_POD_* args plugins expect.
+func attachOptions(id string, cfg *runtimeapi.PodSandboxConfig) network.AttachOptions {
+	md := cfg.GetMetadata()
+	opts := network.AttachOptions{Labels: map[string]string{
+		"K8S_POD_NAMESPACE":          md.GetNamespace(),
+		"K8S_POD_NAME":               md.GetName(),
+		"K8S_POD_INFRA_CONTAINER_ID": id,
+		"K8S_POD_UID":                md.GetUid(),
+		"IgnoreUnknown":              "1",
+	}}
+	for _, pm := range cfg.GetPortMappings() {
+		opts.PortMappings = append(opts.PortMappings, network.PortMapping{
+			HostPort:      pm.GetHostPort(),
+			ContainerPort: pm.GetContainerPort(),
+			Protocol:      strings.ToLower(pm.GetProtocol().String()),
+			HostIP:        pm.GetHostIp(),
+		})
+	}
+	return opts
+}
+
+// withJSONExtension sets a JSON extension on the container record.
+func withJSONExtension(name, typeURL string, v any) containerd.NewContainerOpts {
+	return func(_ context.Context, _ *containerd.Client, c *containers.Container) error {
+		return setExtension(c, name, typeURL, v)
+	}
+}

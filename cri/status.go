@@ -1,0 +1,65 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// Status: the runtime is ready when containerd answers; the network when a
+// CNI config and its plugins are there (the reason names what is missing).
+func (r *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	runtimeCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
+	if ok, err := r.client.IsServing(ctx); !ok || err != nil {
+		runtimeCond.Status = false
+		runtimeCond.Reason = "ContainerdNotServing"
+		if err != nil {
+			runtimeCond.Message = err.Error()
+		}
+	}
+	networkCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	if err := r.network.Status(); err != nil {
+		networkCond.Status = false
+		networkCond.Reason = "NetworkPluginNotReady"
+		networkCond.Message = "kcrid: network plugin not ready: " + err.Error()
+	}
+	resp := &runtimeapi.StatusResponse{
+		Status:   &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond}},
+		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{
+			{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}},
+			{Name: "runc", Features: &runtimeapi.RuntimeHandlerFeatures{}},
+		},
+	}
+	if req.GetVerbose() {
+		info, _ := json.Marshal(map[string]any{
+			"containerdNamespace": r.cfg.Namespace,
+			"sandboxImage":        r.cfg.SandboxImage,
+			"cniConfDir":          r.cfg.CNIConfDir,
+			"cniBinDirs":          r.cfg.CNIBinDirs,
+			"runtime":             r.cfg.Runtime,
+			"logWriter":           r.cfg.LogWriter,
+		})
+		resp.Info = map[string]string{"config": string(info)}
+	}
+	return resp, nil
+}
+
+// RuntimeConfig: kcrid places containers in cgroupfs paths.
+func (r *runtimeService) RuntimeConfig(context.Context, *runtimeapi.RuntimeConfigRequest) (*runtimeapi.RuntimeConfigResponse, error) {
+	return &runtimeapi.RuntimeConfigResponse{
+		Linux: &runtimeapi.LinuxRuntimeConfiguration{CgroupDriver: runtimeapi.CgroupDriver_CGROUPFS},
+	}, nil
+}
+
+// UpdateRuntimeConfig records the pod CIDR; CNI configs that need it are
+// written by whoever manages the node's network.
+func (r *runtimeService) UpdateRuntimeConfig(_ context.Context, req *runtimeapi.UpdateRuntimeConfigRequest) (*runtimeapi.UpdateRuntimeConfigResponse, error) {
+	if cidr := req.GetRuntimeConfig().GetNetworkConfig().GetPodCidr(); cidr != "" {
+		r.mu.Lock()
+		r.podCIDR = cidr
+		r.mu.Unlock()
+	}
+	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
+}
