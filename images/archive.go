@@ -23,12 +23,12 @@ type ImportOptions struct {
 
 // Import loads an OCI image layout tarball or a docker-archive (`docker
 // save`) tarball and unpacks the images for this platform.
-func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) ([]*Image, error) {
+func (s *Service) Import(ctx context.Context, r io.Reader, opts ImportOptions) (_ []*Image, retErr error) {
 	ctx, releaseLease, err := s.temporaryLease(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	defer releaseLease()
+	defer func() { releaseLease(retErr != nil) }()
 
 	importOpts := []containerd.ImportOpt{
 		containerd.WithImportPlatform(platforms.DefaultStrict()),

@@ -38,7 +38,7 @@ type PullOptions struct {
 // Pull fetches ref from its registry (or a mirror from the hosts dir) into
 // the content store and unpacks it into the snapshotter. A pull that fails
 // leaves no image record and releases every blob and snapshot it made.
-func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (*Image, error) {
+func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (_ *Image, retErr error) {
 	ref, err := ParseReference(refText)
 	if err != nil {
 		return nil, err
@@ -60,7 +60,7 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	defer releaseLease()
+	defer func() { releaseLease(retErr != nil) }()
 
 	resolver, err := s.registry.newResolver(ctx, ref, opts.Auth)
 	if err != nil {
@@ -105,20 +105,26 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (*
 }
 
 // temporaryLease protects what an operation writes until the image record
-// references it. The lease is deleted synchronously, so the partial content
-// and snapshots of a failed operation are garbage collected before it
-// returns, and a crash leaves them for at most an hour.
-func (s *Service) temporaryLease(ctx context.Context) (context.Context, func(), error) {
+// references it. After a failure the lease is deleted synchronously, so the
+// operation's partial content and snapshots are garbage collected before it
+// returns; after success the collection runs in the background, as it
+// would for ctr, since nothing is left to collect but the lease itself. A
+// crash leaves them for at most an hour.
+func (s *Service) temporaryLease(ctx context.Context) (context.Context, func(failed bool), error) {
 	if _, ok := leases.FromContext(ctx); ok {
-		return ctx, func() {}, nil
+		return ctx, func(bool) {}, nil
 	}
 	leaseService := s.client.LeasesService()
 	lease, err := leaseService.Create(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
 	if err != nil {
 		return ctx, nil, fmt.Errorf("create lease: %w", err)
 	}
-	release := func() {
-		_ = leaseService.Delete(context.WithoutCancel(ctx), lease, leases.SynchronousDelete)
+	release := func(failed bool) {
+		var opts []leases.DeleteOpt
+		if failed {
+			opts = append(opts, leases.SynchronousDelete)
+		}
+		_ = leaseService.Delete(context.WithoutCancel(ctx), lease, opts...)
 	}
 	return leases.WithLease(ctx, lease.ID), release, nil
 }
