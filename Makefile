@@ -81,7 +81,8 @@ BENCH_CONTAINERD ?= 1.6
 bench: deps build
 	$(GO) run ./bench/pull --bin $(BIN) --containerd $(BENCH_CONTAINERD)
 	$(GO) run ./bench/run --bin $(BIN) --containerd $(BENCH_CONTAINERD)
-	@if [ -d bench/kcrictl ]; then $(GO) run ./bench/kcrictl --bin $(BIN) --containerd $(BENCH_CONTAINERD) --crictl $(TOOLS_BIN)/crictl; fi
+	$(GO) run ./bench/kcrictl --bin $(BIN) --containerd $(BENCH_CONTAINERD) --crictl $(TOOLS_BIN)/crictl
+	$(GO) run ./bench/pod-start --bin $(BIN) --containerd $(BENCH_CONTAINERD)
 
 clean:
 	rm -rf $(BIN)
