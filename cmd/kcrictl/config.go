@@ -151,3 +151,16 @@ func needArgs(c *cli.Context, min int, usage string) error {
 	}
 	return nil
 }
+
+// applyEach runs op on every ID and prints format (with the ID) after each
+// success. Like crictl it goes on past a failure, reports it, and fails at
+// the end.
+func applyEach(c *cli.Context, ids []string, format string, op func(id string) error) error {
+	return criclient.ForEach(ids, errOut(c), func(id string) error {
+		if err := op(id); err != nil {
+			return err
+		}
+		fmt.Fprintf(out(c), format+"\n", id)
+		return nil
+	})
+}

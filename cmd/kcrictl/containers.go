@@ -75,13 +75,7 @@ func startCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return criclient.ForEach(c.Args().Slice(), errOut(c), func(id string) error {
-				if err := cl.StartContainer(c.Context, id); err != nil {
-					return err
-				}
-				fmt.Fprintln(out(c), id)
-				return nil
-			})
+			return applyEach(c, c.Args().Slice(), "%s", func(id string) error { return cl.StartContainer(c.Context, id) })
 		},
 	}
 }
@@ -120,13 +114,7 @@ func stopCommand() *cli.Command {
 				}
 			}
 			grace := time.Duration(c.Int64("timeout")) * time.Second
-			return criclient.ForEach(ids, errOut(c), func(id string) error {
-				if err := cl.StopContainer(c.Context, id, grace); err != nil {
-					return err
-				}
-				fmt.Fprintln(out(c), id)
-				return nil
-			})
+			return applyEach(c, ids, "%s", func(id string) error { return cl.StopContainer(c.Context, id, grace) })
 		},
 	}
 }
@@ -160,13 +148,7 @@ func rmCommand() *cli.Command {
 					ids = append(ids, ctr.GetId())
 				}
 			}
-			return criclient.ForEach(ids, errOut(c), func(id string) error {
-				if err := cl.RemoveContainer(c.Context, id, c.Bool("force")); err != nil {
-					return err
-				}
-				fmt.Fprintln(out(c), id)
-				return nil
-			})
+			return applyEach(c, ids, "%s", func(id string) error { return cl.RemoveContainer(c.Context, id, c.Bool("force")) })
 		},
 	}
 }

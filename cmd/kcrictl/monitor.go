@@ -179,13 +179,7 @@ func updateCommand() *cli.Command {
 				CPUPeriod: c.Int64("cpu-period"), CPUQuota: c.Int64("cpu-quota"), CPUShares: c.Int64("cpu-share"),
 				Memory: c.Int64("memory"), CPUSetCPUs: c.String("cpuset-cpus"), CPUSetMems: c.String("cpuset-mems"),
 			}
-			return criclient.ForEach(c.Args().Slice(), errOut(c), func(id string) error {
-				if err := cl.UpdateContainer(c.Context, id, o); err != nil {
-					return err
-				}
-				fmt.Fprintln(out(c), id)
-				return nil
-			})
+			return applyEach(c, c.Args().Slice(), "%s", func(id string) error { return cl.UpdateContainer(c.Context, id, o) })
 		},
 	}
 }

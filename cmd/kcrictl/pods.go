@@ -51,13 +51,7 @@ func stoppCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return criclient.ForEach(c.Args().Slice(), errOut(c), func(id string) error {
-				if err := cl.StopPod(c.Context, id); err != nil {
-					return err
-				}
-				fmt.Fprintf(out(c), "Stopped sandbox %s\n", id)
-				return nil
-			})
+			return applyEach(c, c.Args().Slice(), "Stopped sandbox %s", func(id string) error { return cl.StopPod(c.Context, id) })
 		},
 	}
 }
@@ -91,13 +85,7 @@ func rmpCommand() *cli.Command {
 					ids = append(ids, p.GetId())
 				}
 			}
-			return criclient.ForEach(ids, errOut(c), func(id string) error {
-				if err := cl.RemovePod(c.Context, id, c.Bool("force")); err != nil {
-					return err
-				}
-				fmt.Fprintf(out(c), "Removed sandbox %s\n", id)
-				return nil
-			})
+			return applyEach(c, ids, "Removed sandbox %s", func(id string) error { return cl.RemovePod(c.Context, id, c.Bool("force")) })
 		},
 	}
 }
