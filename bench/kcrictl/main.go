@@ -96,35 +96,18 @@ func run(binDir, crictlPath, version string, runs, pods, perPod int) (err error)
 	// Images, built offline and served by an in-process registry.
 	registry := testenv.StartRegistry(testenv.RegistryOptions{})
 	defer registry.Close()
-	b := testimages.NewBuilder("")
-	bb, err := b.Busybox()
+	images, err := testimages.NewBuilder("").PushPodImages(ctx, registry.Host(), "kcrictl-bench")
 	if err != nil {
 		return err
 	}
-	pause, err := b.Pause()
-	if err != nil {
-		return err
-	}
-	busyboxRef := registry.Host() + "/kcrictl-bench/busybox:1"
-	pauseRef := registry.Host() + "/kcrictl-bench/pause:3.9"
-	if err := testimages.Push(ctx, bb, busyboxRef); err != nil {
-		return err
-	}
-	if err := testimages.Push(ctx, pause, pauseRef); err != nil {
-		return err
-	}
+	busyboxRef, pauseRef := images.Busybox, images.Pause
 
 	work, err := os.MkdirTemp("", "kcb")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	hosts := filepath.Join(work, "hosts", registry.Host())
-	if err := os.MkdirAll(hosts, 0o755); err != nil {
-		return err
-	}
-	hostsTOML := fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+registry.Host(), "http://"+registry.Host())
-	if err := os.WriteFile(filepath.Join(hosts, "hosts.toml"), []byte(hostsTOML), 0o644); err != nil {
+	if err := testenv.WritePlainHTTPHost(filepath.Join(work, "hosts"), registry.Host()); err != nil {
 		return err
 	}
 	emptyCfg := filepath.Join(work, "crictl.yaml")

@@ -81,23 +81,11 @@ func run(binDir, version string, runs, listN, rssPods int) (err error) {
 	// Images, built offline and served by an in-process registry.
 	registry := testenv.StartRegistry(testenv.RegistryOptions{})
 	defer registry.Close()
-	b := testimages.NewBuilder("")
-	bb, err := b.Busybox()
+	images, err := testimages.NewBuilder("").PushPodImages(ctx, registry.Host(), "pod-start-bench")
 	if err != nil {
 		return err
 	}
-	pause, err := b.Pause()
-	if err != nil {
-		return err
-	}
-	busyboxRef := registry.Host() + "/pod-start-bench/busybox:1"
-	pauseRef := registry.Host() + "/pod-start-bench/pause:3.10"
-	if err := testimages.Push(ctx, bb, busyboxRef); err != nil {
-		return err
-	}
-	if err := testimages.Push(ctx, pause, pauseRef); err != nil {
-		return err
-	}
+	busyboxRef, pauseRef := images.Busybox, images.Pause
 
 	work, err := os.MkdirTemp("", "kpsb")
 	if err != nil {
@@ -105,8 +93,7 @@ func run(binDir, version string, runs, listN, rssPods int) (err error) {
 	}
 	defer os.RemoveAll(work)
 	hostsDir := filepath.Join(work, "hosts")
-	hostsTOML := fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+registry.Host(), "http://"+registry.Host())
-	if err := writeFile(filepath.Join(hostsDir, registry.Host(), "hosts.toml"), hostsTOML); err != nil {
+	if err := testenv.WritePlainHTTPHost(hostsDir, registry.Host()); err != nil {
 		return err
 	}
 	confCRI := filepath.Join(work, "net-cri")

@@ -2,10 +2,13 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,4 +92,16 @@ func CorruptBlob(digest string) func(http.Handler) http.Handler {
 func servesDigest(path, digest string) bool {
 	return strings.HasPrefix(path, "/v2/") &&
 		(strings.HasSuffix(path, "/blobs/"+digest) || strings.HasSuffix(path, "/manifests/"+digest))
+}
+
+// WritePlainHTTPHost adds host to a hosts dir (containerd's certs.d layout)
+// as a plain-HTTP registry for pull and resolve, which containerd's CRI
+// plugin needs for a registry on 127.0.0.1 without TLS.
+func WritePlainHTTPHost(hostsDir, host string) error {
+	dir := filepath.Join(hostsDir, host)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	content := fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+host, "http://"+host)
+	return os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(content), 0o644)
 }
