@@ -84,7 +84,7 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (containerd.Co
 		return nil, err
 	}
 	if err := network.finish(ctx, container); err != nil {
-		_ = m.destroy(context.WithoutCancel(ctx), container)
+		_ = m.destroy(context.WithoutCancel(ctx), container, nil)
 		return nil, err
 	}
 	return container, nil

@@ -39,12 +39,13 @@ func (m *Manager) Remove(ctx context.Context, idOrName string, force bool) (stri
 			return "", fmt.Errorf("remove %s: delete task: %w", shortID(id), err)
 		}
 	}
-	return id, m.destroy(ctx, container)
+	return id, m.destroy(ctx, container, nil)
 }
 
-// destroy removes a container without a task: its network (CNI DEL and
-// namespace), the record with its snapshot, and its directory.
-func (m *Manager) destroy(ctx context.Context, container containerd.Container) error {
+// destroy removes a container: its network (CNI DEL and namespace), the
+// record with its snapshot, and its directory. deleteTask, when given, is
+// run first, beside CNI DEL: neither depends on the other.
+func (m *Manager) destroy(ctx context.Context, container containerd.Container, deleteTask func() error) error {
 	id := container.ID()
 	labels, err := container.Labels(ctx)
 	if errdefs.IsNotFound(err) {
@@ -53,9 +54,15 @@ func (m *Manager) destroy(ctx context.Context, container containerd.Container) e
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", shortID(id), err)
 	}
-	// CNI DEL and the record's deletion do not depend on each other.
+	// CNI DEL does not depend on the task's or the record's deletion.
 	released := make(chan error, 1)
 	go func() { released <- m.bridge.detach(ctx, id, labels) }()
+	if deleteTask != nil {
+		if err := deleteTask(); err != nil {
+			<-released
+			return fmt.Errorf("remove %s: delete task: %w", shortID(id), err)
+		}
+	}
 	if err := container.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		<-released
 		return fmt.Errorf("remove %s: %w", shortID(id), err)

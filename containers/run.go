@@ -9,6 +9,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
 )
 
 // RunOptions describe a foreground run.
@@ -52,11 +53,25 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 		opts.Created(container.ID())
 	}
 	cleanupCtx := context.WithoutCancel(ctx)
+	var task containerd.Task
 	defer func() {
-		if retErr != nil || opts.Remove {
-			if err := m.destroy(cleanupCtx, container); err != nil && retErr == nil {
-				retErr = fmt.Errorf("remove container %s: %w", shortID(container.ID()), err)
+		// An exited task keeps the exit code for `kctr ps`; only --rm and
+		// failures delete it, while CNI DEL runs beside.
+		if retErr == nil && !opts.Remove {
+			return
+		}
+		deleteTask := func() error {
+			if task == nil {
+				return nil
 			}
+			_, err := task.Delete(cleanupCtx, containerd.WithProcessKill)
+			if errdefs.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if err := m.destroy(cleanupCtx, container, deleteTask); err != nil && retErr == nil {
+			retErr = fmt.Errorf("remove container %s: %w", shortID(container.ID()), err)
 		}
 	}()
 
@@ -89,20 +104,10 @@ func (m *Manager) Run(ctx context.Context, opts RunOptions) (result *RunResult, 
 	if opts.TTY {
 		streams = append(streams, cio.WithTerminal)
 	}
-	task, err := container.NewTask(ctx, cio.NewCreator(streams...))
+	task, err = container.NewTask(ctx, cio.NewCreator(streams...))
 	if err != nil {
 		return nil, fmt.Errorf("create task for %s: %w", shortID(container.ID()), err)
 	}
-	defer func() {
-		// An exited task keeps the exit code for `kctr ps`; only --rm and
-		// failures delete it.
-		if retErr == nil && !opts.Remove {
-			return
-		}
-		if _, err := task.Delete(cleanupCtx, containerd.WithProcessKill); err != nil && retErr == nil {
-			retErr = fmt.Errorf("delete task %s: %w", shortID(container.ID()), err)
-		}
-	}()
 
 	if err := network.finish(ctx, container); err != nil {
 		return nil, err

@@ -56,7 +56,7 @@ func (m *Manager) RunDetached(ctx context.Context, opts CreateOptions) (_ contai
 	defer func() {
 		if retErr != nil {
 			_ = network.finish(context.WithoutCancel(ctx), container)
-			_ = m.destroy(context.WithoutCancel(ctx), container)
+			_ = m.destroy(context.WithoutCancel(ctx), container, nil)
 		}
 	}()
 	creator, err := m.logCreator(ctx, container)
