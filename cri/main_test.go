@@ -5,14 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/vishvananda/netlink"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	remote "k8s.io/cri-client/pkg"
@@ -136,36 +133,17 @@ func bridgeConfig(ipamDir string) string {
 `, testBridge, testSubnet, ipamDir)
 }
 
-// removeBridge deletes the test bridge and prunes empty CNI-* nat chains
-// (the bridge plugin may leave them behind; see FACTS.md).
+// removeBridge deletes the test bridge and the empty nat chains the bridge
+// plugin leaves behind (see FACTS.md).
 func removeBridge() {
-	if link, err := netlink.LinkByName(testBridge); err == nil {
-		_ = netlink.LinkDel(link)
-	}
-	out, err := exec.Command("iptables", "-t", "nat", "-S").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], "CNI-") && !strings.HasPrefix(f[1], "CNI-HOSTPORT") {
-			chain := f[1]
-			if rules, err := exec.Command("iptables", "-t", "nat", "-S", chain).Output(); err == nil &&
-				strings.Count(string(rules), "\n") <= 1 && !strings.Contains(string(out), "-j "+chain) {
-				_ = exec.Command("iptables", "-t", "nat", "-X", chain).Run()
-			}
-		}
-	}
+	_ = testenv.RemoveBridge(testBridge, "")
+	_ = testenv.PruneEmptyCNIChains()
 }
 
 // removeCgroupParents removes the empty /kcrid cgroups (the default parent
-// of pods without one); rmdir fails harmlessly on a non-empty cgroup.
+// of pods without one); a non-empty one stays.
 func removeCgroupParents() {
-	paths, _ := filepath.Glob("/sys/fs/cgroup/*/kcrid")
-	paths = append(paths, "/sys/fs/cgroup/kcrid", "/sys/fs/cgroup/unified/kcrid")
-	for _, p := range paths {
-		_ = os.Remove(p)
-	}
+	_ = testenv.RemoveCgroup("/kcrid")
 }
 
 func writeFile(path, content string) error {

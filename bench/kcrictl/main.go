@@ -130,7 +130,7 @@ func run(binDir, crictlPath, version string, runs, pods, perPod int) (err error)
 		if e := daemon.Stop(); e != nil && err == nil {
 			err = e
 		}
-		if e := removeCgroup(cgParent); e != nil && err == nil {
+		if e := testenv.RemoveCgroup(cgParent); e != nil && err == nil {
 			err = e
 		}
 	}()
@@ -143,7 +143,7 @@ func run(binDir, crictlPath, version string, runs, pods, perPod int) (err error)
 		return fmt.Errorf("setup: %w\n--- containerd log (tail) ---\n%s", err, daemon.LogTail(30))
 	}
 	fmt.Printf("containerd %s with CRI, %d host-network pods, %d running containers (setup %.1fs), %d runs each (interleaved); load average %s\n",
-		daemon.DaemonVersion(), pods, n, time.Since(t0).Seconds(), runs, loadAvg())
+		daemon.DaemonVersion(), pods, n, time.Since(t0).Seconds(), runs, measure.LoadAverage())
 	fmt.Printf("kcrictl %s\ncrictl  %s\n", kcrictl, crictl)
 
 	// Both tools must list every container and pod before we time them.
@@ -180,7 +180,7 @@ func run(binDir, crictlPath, version string, runs, pods, perPod int) (err error)
 	if err := runFallbackChild(ctx, kcrictl, crictl, sock, runs, n); err != nil {
 		return err
 	}
-	fmt.Printf("load average at the end: %s\n", loadAvg())
+	fmt.Printf("load average at the end: %s\n", measure.LoadAverage())
 	return nil
 }
 
@@ -317,30 +317,4 @@ func expectCount(want int, argv ...string) error {
 		return fmt.Errorf("%s listed %d, want %d:\n%s", strings.Join(argv, " "), got, want, out)
 	}
 	return nil
-}
-
-// removeCgroup removes our (by now empty) cgroup parent in every
-// hierarchy: cgroup v1 controllers, the unified one, or a v2-only mount.
-func removeCgroup(rel string) error {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + rel)
-	dirs = append(dirs, "/sys/fs/cgroup"+rel)
-	var errs []error
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

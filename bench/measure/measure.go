@@ -5,6 +5,7 @@ package measure
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -46,4 +47,18 @@ func Report(name string, samples []time.Duration) time.Duration {
 // Ratio prints a/b.
 func Ratio(name string, a, b time.Duration) {
 	fmt.Printf("%-34s %.2f\n", name, float64(a)/float64(b))
+}
+
+// LoadAverage is /proc/loadavg's first three fields, printed beside the
+// results so a reader can tell a busy run from a quiet one.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -128,7 +128,7 @@ func run(binDir, version string, runs, listN, rssPods int) (err error) {
 		if e := daemon.Stop(); e != nil && err == nil {
 			err = e
 		}
-		if e := removeCgroup(cgParent); e != nil && err == nil {
+		if e := testenv.RemoveCgroup(cgParent); e != nil && err == nil {
 			err = e
 		}
 	}()
@@ -170,7 +170,7 @@ func run(binDir, version string, runs, listN, rssPods int) (err error) {
 	}
 
 	fmt.Printf("containerd %s (%s), same daemon for both; kcrid %s (namespace %s); %d runs each, interleaved; load average %s\n",
-		daemon.DaemonVersion(), version, kcridBin, kcridNamespace, runs, loadAvg())
+		daemon.DaemonVersion(), version, kcridBin, kcridNamespace, runs, measure.LoadAverage())
 	fail := func(err error) error {
 		return fmt.Errorf("%w\n--- kcrid log (tail) ---\n%s\n--- containerd log (tail) ---\n%s", err, kcrid.logTail(), daemon.LogTail(20))
 	}
@@ -220,7 +220,7 @@ func run(binDir, version string, runs, listN, rssPods int) (err error) {
 			return fail(err)
 		}
 	}
-	fmt.Printf("load average at the end: %s\n", loadAvg())
+	fmt.Printf("load average at the end: %s\n", measure.LoadAverage())
 	return nil
 }
 
@@ -337,30 +337,4 @@ func writeFile(path, content string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(content), 0o644)
-}
-
-// removeCgroup removes our (by now empty) cgroup parent in every
-// hierarchy: cgroup v1 controllers, the unified one, or a v2-only mount.
-func removeCgroup(rel string) error {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + rel)
-	dirs = append(dirs, "/sys/fs/cgroup"+rel)
-	var errs []error
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -205,38 +205,14 @@ func psCommand() *cli.Command {
 }
 
 func inspectCommand() *cli.Command {
-	return &cli.Command{
-		Name:                   "inspect",
-		Usage:                  "display the status of one or more containers",
-		ArgsUsage:              "CONTAINER-ID [CONTAINER-ID...]",
-		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			outputFlag("json, yaml, go-template"), templateFlag(),
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not show verbose information"},
-		},
-		Action: func(c *cli.Context) error {
-			f, err := statusFormat(c)
+	return statusCommand("inspect", "display the status of one or more containers", "CONTAINER-ID", "container ID",
+		func(c *cli.Context, cl *criclient.Client, id string, verbose bool) (criclient.StatusData, error) {
+			r, err := cl.ContainerStatus(c.Context, id, verbose)
 			if err != nil {
-				return err
+				return criclient.StatusData{}, err
 			}
-			if err := needArgs(c, 1, "want at least one container ID"); err != nil {
-				return err
-			}
-			cl, err := clientFrom(c)
-			if err != nil {
-				return err
-			}
-			var items []criclient.StatusData
-			for _, id := range c.Args().Slice() {
-				r, err := cl.ContainerStatus(c.Context, id, !c.Bool("quiet"))
-				if err != nil {
-					return err
-				}
-				items = append(items, criclient.ContainerStatusData(r))
-			}
-			return criclient.WriteStatus(out(c), items, f, c.String("template"))
-		},
-	}
+			return criclient.ContainerStatusData(r), nil
+		})
 }
 
 func logsCommand() *cli.Command {

@@ -55,41 +55,17 @@ func imagesCommand() *cli.Command {
 }
 
 func inspectiCommand() *cli.Command {
-	return &cli.Command{
-		Name:                   "inspecti",
-		Usage:                  "return the status of one or more images",
-		ArgsUsage:              "IMAGE-ID [IMAGE-ID...]",
-		UseShortOptionHandling: true,
-		Flags: []cli.Flag{
-			outputFlag("json, yaml, go-template"), templateFlag(),
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "do not show verbose information"},
-		},
-		Action: func(c *cli.Context) error {
-			f, err := statusFormat(c)
+	return statusCommand("inspecti", "return the status of one or more images", "IMAGE-ID", "image",
+		func(c *cli.Context, cl *criclient.Client, ref string, verbose bool) (criclient.StatusData, error) {
+			r, err := cl.ImageStatus(c.Context, ref, verbose)
 			if err != nil {
-				return err
+				return criclient.StatusData{}, err
 			}
-			if err := needArgs(c, 1, "want at least one image"); err != nil {
-				return err
+			if r.GetImage() == nil {
+				return criclient.StatusData{}, fmt.Errorf("no such image %q present", ref)
 			}
-			cl, err := clientFrom(c)
-			if err != nil {
-				return err
-			}
-			var items []criclient.StatusData
-			for _, ref := range c.Args().Slice() {
-				r, err := cl.ImageStatus(c.Context, ref, !c.Bool("quiet"))
-				if err != nil {
-					return err
-				}
-				if r.GetImage() == nil {
-					return fmt.Errorf("no such image %q present", ref)
-				}
-				items = append(items, criclient.StatusData{Status: r.GetImage(), Info: r.GetInfo()})
-			}
-			return criclient.WriteStatus(out(c), items, f, c.String("template"))
-		},
-	}
+			return criclient.StatusData{Status: r.GetImage(), Info: r.GetInfo()}, nil
+		})
 }
 
 func pullCommand() *cli.Command {

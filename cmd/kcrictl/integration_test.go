@@ -638,15 +638,9 @@ func (w *eventWatch) expect(t *testing.T, id, typ string) {
 	}
 }
 
-// removeCgroup removes a cgroup directory the runtime created as a pod's
-// parent, in every v1 hierarchy and the unified one (runc removes only
-// the containers' own cgroups below it).
+// removeCgroup removes a pod's cgroup parent the runtime made.
 func removeCgroup(t *testing.T, rel string) {
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + rel)
-	dirs = append(dirs, "/sys/fs/cgroup"+rel, "/sys/fs/cgroup/unified"+rel)
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
-			t.Errorf("remove cgroup %s: %v", d, err)
-		}
+	if err := testenv.RemoveCgroup(rel); err != nil {
+		t.Error(err)
 	}
 }

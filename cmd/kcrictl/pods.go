@@ -150,10 +150,23 @@ func listOutput(c *cli.Context) (criclient.ListOutput, error) {
 }
 
 func inspectpCommand() *cli.Command {
+	return statusCommand("inspectp", "display the status of one or more pods", "POD-ID", "pod ID",
+		func(c *cli.Context, cl *criclient.Client, id string, verbose bool) (criclient.StatusData, error) {
+			r, err := cl.PodStatus(c.Context, id, verbose)
+			if err != nil {
+				return criclient.StatusData{}, err
+			}
+			return criclient.PodStatusData(r), nil
+		})
+}
+
+// statusCommand builds inspect, inspectp and inspecti: the status of each
+// argument, written as JSON, YAML or a template (crictl's -o and --template).
+func statusCommand(name, usage, arg, what string, status func(c *cli.Context, cl *criclient.Client, id string, verbose bool) (criclient.StatusData, error)) *cli.Command {
 	return &cli.Command{
-		Name:                   "inspectp",
-		Usage:                  "display the status of one or more pods",
-		ArgsUsage:              "POD-ID [POD-ID...]",
+		Name:                   name,
+		Usage:                  usage,
+		ArgsUsage:              arg + " [" + arg + "...]",
 		UseShortOptionHandling: true,
 		Flags: []cli.Flag{
 			outputFlag("json, yaml, go-template"), templateFlag(),
@@ -164,7 +177,7 @@ func inspectpCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := needArgs(c, 1, "want at least one pod ID"); err != nil {
+			if err := needArgs(c, 1, "want at least one "+what); err != nil {
 				return err
 			}
 			cl, err := clientFrom(c)
@@ -173,11 +186,11 @@ func inspectpCommand() *cli.Command {
 			}
 			var items []criclient.StatusData
 			for _, id := range c.Args().Slice() {
-				r, err := cl.PodStatus(c.Context, id, !c.Bool("quiet"))
+				item, err := status(c, cl, id, !c.Bool("quiet"))
 				if err != nil {
 					return err
 				}
-				items = append(items, criclient.PodStatusData(r))
+				items = append(items, item)
 			}
 			return criclient.WriteStatus(out(c), items, f, c.String("template"))
 		},
