@@ -13,10 +13,9 @@ import (
 )
 
 // DefaultMaxConcurrentDownloads is how many layers are fetched at once;
-// more than Docker's 3, since unpacking a layer waits only for the ones
-// below it and idle connections cost a registry little.
-// Unpacking starts as soon as the layers below are in, so download and
-// unpack overlap.
+// more than Docker's 3: a layer is unpacked as soon as it and the ones
+// below it are in, so download and unpack overlap, and idle connections
+// cost a registry little.
 const DefaultMaxConcurrentDownloads = 8
 
 // PullOptions tunes one pull.

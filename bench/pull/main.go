@@ -23,7 +23,7 @@ import (
 
 func main() {
 	binDir := flag.String("bin", "bin", "directory with the built kctr")
-	ctrBin := flag.String("ctr", "", "ctr binary (default: Debian's for 1.6, .tools/bin/ctr for 2.4)")
+	ctrBin := flag.String("ctr", "", "ctr binary (default: the one beside the chosen containerd)")
 	version := flag.String("containerd", "1.6", "containerd version: 1.6 or 2.4")
 	layers := flag.Int("layers", 20, "layers in the image")
 	layerSize := flag.Int64("layer-size", 2<<20, "bytes per layer")
@@ -43,7 +43,7 @@ func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int, 
 		return err
 	}
 	defer daemon.Stop()
-	if ctrBin == "" || version == "1.6" {
+	if ctrBin == "" {
 		ctrBin = filepath.Join(daemon.BinDir(), "ctr")
 		if _, err := os.Stat(ctrBin); err != nil {
 			ctrBin = "/usr/bin/ctr"
