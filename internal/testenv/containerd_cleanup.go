@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"time"
 
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/v2/client"
@@ -77,7 +78,7 @@ func (c *Containerd) cleanup(ctx context.Context) []error {
 		}
 
 		for _, sn := range snapshotters {
-			note(fmt.Sprintf("remove %s snapshots in %s", sn, ns), removeSnapshots(nctx, cl.SnapshotService(sn)))
+			note(fmt.Sprintf("remove %s snapshots in %s", sn, ns), removeSnapshots(nctx, cl, sn))
 		}
 	}
 	return errs
@@ -123,8 +124,13 @@ func (c *Containerd) snapshotters(ctx context.Context, cl *client.Client) []stri
 }
 
 // removeSnapshots removes every snapshot, leaves first (a parent cannot be
-// removed while it has children).
-func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) error {
+// removed while it has children). When a round removes nothing (a child
+// the walk did not show, e.g. one a garbage collection is still dropping),
+// it runs a synchronous collection and walks again a few times before
+// giving up.
+func removeSnapshots(ctx context.Context, cl *client.Client, snapshotter string) error {
+	sn := cl.SnapshotService(snapshotter)
+	stuck := 0
 	for {
 		var infos []snapshots.Info
 		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
@@ -152,9 +158,25 @@ func removeSnapshots(ctx context.Context, sn snapshots.Snapshotter) error {
 				lastErr = fmt.Errorf("%s: %w", info.Name, err)
 			}
 		}
-		if removed == 0 {
+		if removed > 0 {
+			stuck = 0
+			continue
+		}
+		if stuck++; stuck > 3 {
 			return lastErr
 		}
+		collectGarbage(ctx, cl)
+		time.Sleep(time.Duration(stuck) * 100 * time.Millisecond)
+	}
+}
+
+// collectGarbage makes containerd run its garbage collector now: deleting
+// a lease synchronously waits for a collection.
+func collectGarbage(ctx context.Context, cl *client.Client) {
+	ls := cl.LeasesService()
+	l, err := ls.Create(ctx, leases.WithRandomID())
+	if err == nil {
+		_ = ls.Delete(ctx, l, leases.SynchronousDelete)
 	}
 }
 
