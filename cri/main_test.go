@@ -23,7 +23,7 @@ import (
 // The integration tests share one containerd (1.6 or 2.4 after
 // KCTR_TEST_CONTAINERD), one in-process registry serving the pause and
 // busybox images under their usual names through a _default mirror, and
-// one CNI bridge config (bridge kcridtest0, 10.231.0.0/16). Each test runs
+// one CNI bridge config (bridge kcridtest0, 10.231.0.0/16, unless moved). Each test runs
 // its own kcrid server in its own containerd namespace.
 var (
 	daemon   *testenv.Containerd
@@ -39,9 +39,21 @@ const (
 	pauseImage   = "registry.k8s.io/pause:3.10"
 	busyboxImage = "docker.io/library/busybox:1.36"
 	userImage    = "docker.io/library/busybox:user1002"
-	testBridge   = "kcridtest0"
-	testSubnet   = "10.231.0.0/16"
 )
+
+// The bridge and subnet can be moved (KCRID_TEST_BRIDGE, KCRID_TEST_SUBNET)
+// so that two runs of this package on one host do not share a bridge.
+var (
+	testBridge = envOr("KCRID_TEST_BRIDGE", "kcridtest0")
+	testSubnet = envOr("KCRID_TEST_SUBNET", "10.231.0.0/16")
+)
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
 
 func TestMain(m *testing.M) {
 	// The shims start this test binary as the container log writer.
