@@ -25,7 +25,8 @@ import (
 const critestSkip = `Streaming|attach|portforward|exec with tty|[Ss]tats|[Mm]etrics|AppArmor|SELinux|` +
 	`user namespace|UserNamespaces|NRI|Container events|ImageVolume|Image Volume|public image with digest`
 
-// TestCritest runs critest v1.37 against the real kcrid binary: the one
+// TestCritest runs critest v1.37 (KCTR_CRITEST_FOCUS and KCTR_CRITEST_SKIP
+// narrow or replace the specs it runs, for work on one family) against the real kcrid binary: the one
 // $KCTR_CRITEST names, else <module>/.tools/bin/critest (`make deps`).
 // Its images are built offline and served under their original names
 // through a _default mirror. It prints passed/failed/skipped.
@@ -130,7 +131,7 @@ func TestCritest(t *testing.T) {
 	})
 	cmd := exec.Command(critest,
 		"-runtime-endpoint", "unix://"+p.socket, "-image-endpoint", "unix://"+p.socket,
-		"-ginkgo.skip", critestSkip, "-ginkgo.no-color")
+		"-ginkgo.skip", envOr("KCTR_CRITEST_SKIP", critestSkip), "-ginkgo.focus", os.Getenv("KCTR_CRITEST_FOCUS"), "-ginkgo.no-color")
 	cmd.Dir = p.dir
 	out, err := cmd.CombinedOutput()
 	writeFile(t, filepath.Join(os.TempDir(), "kcrid-critest.log"), string(out))
@@ -232,4 +233,11 @@ func shmIDs() map[string]bool {
 		}
 	}
 	return ids
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
 }
