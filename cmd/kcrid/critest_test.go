@@ -25,11 +25,12 @@ import (
 const critestSkip = `Streaming|attach|portforward|exec with tty|[Ss]tats|[Mm]etrics|AppArmor|SELinux|` +
 	`user namespace|UserNamespaces|NRI|Container events|ImageVolume|Image Volume|public image with digest`
 
-// TestCritest runs critest v1.37 (KCTR_CRITEST_FOCUS and KCTR_CRITEST_SKIP
-// narrow or replace the specs it runs, for work on one family) against the real kcrid binary: the one
+// TestCritest runs critest v1.37 against the real kcrid binary: the one
 // $KCTR_CRITEST names, else <module>/.tools/bin/critest (`make deps`).
 // Its images are built offline and served under their original names
 // through a _default mirror. It prints passed/failed/skipped.
+// KCTR_CRITEST_FOCUS and KCTR_CRITEST_SKIP narrow or replace the specs it
+// runs; KCRID_TEST_BRIDGE and KCRID_TEST_SUBNET move its pod network.
 func TestCritest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -106,15 +107,16 @@ func TestCritest(t *testing.T) {
 		staging + "test-image-tags:3":                     withUser("20"),
 	}
 	confDir := t.TempDir()
+	bridge := envOr("KCRID_TEST_BRIDGE", "kcridtest0")
 	writeFile(t, filepath.Join(confDir, "10-kcridtest.conflist"), fmt.Sprintf(`{
   "cniVersion": "1.0.0", "name": "kcridtest",
   "plugins": [
-    {"type": "bridge", "bridge": "kcridtest0", "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.231.0.0/16"}]], "dataDir": %q}},
+    {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}},
     {"type": "portmap", "capabilities": {"portMappings": true}}
-  ]}`, t.TempDir()))
+  ]}`, bridge, envOr("KCRID_TEST_SUBNET", "10.231.0.0/16"), t.TempDir()))
 	t.Cleanup(func() {
-		if link, err := netlink.LinkByName("kcridtest0"); err == nil {
+		if link, err := netlink.LinkByName(bridge); err == nil {
 			_ = netlink.LinkDel(link)
 		}
 	})
