@@ -1,12 +1,11 @@
 package containers
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 
 	containerd "github.com/containerd/containerd/v2/client"
 
+	"github.com/kctr/kctr/crilog"
 	"github.com/kctr/kctr/images"
 )
 
@@ -87,9 +86,5 @@ func (m *Manager) logWriterBinary() (string, error) {
 	if m.logWriter != "" {
 		return m.logWriter, nil
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("find own executable for the log writer: %w", err)
-	}
-	return exe, nil
+	return crilog.WriterExecutable()
 }

@@ -2,10 +2,11 @@ package cri
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/kctr/kctr/crilog"
 )
 
 // Config is everything kcrid's server needs; cmd/kcrid fills it from flags
@@ -31,8 +32,9 @@ type Config struct {
 	// Runtime configures the runc shim for every task kcrid creates.
 	Runtime RuntimeOptions
 	// LogWriter is the program the shim runs to write container logs
-	// (binary:// log driver): kcrid's own executable by default, which
-	// answers to the crilog writer invocation (crilog.IsWriterInvocation).
+	// (binary:// log driver): by default kctr-logwriter beside kcrid's
+	// executable, else kcrid itself, which answers to the crilog writer
+	// invocation (crilog.WriterExecutable).
 	LogWriter string
 	// StreamAddress is reserved for streaming (Exec/Attach, issue 6).
 	StreamAddress string
@@ -82,11 +84,11 @@ func (c Config) withDefaults() (Config, error) {
 		c.CNIConfDir = DefaultCNIConfDir
 	}
 	if c.LogWriter == "" {
-		exe, err := os.Executable()
+		writer, err := crilog.WriterExecutable()
 		if err != nil {
-			return c, fmt.Errorf("find own executable for the log writer: %w", err)
+			return c, err
 		}
-		c.LogWriter = exe
+		c.LogWriter = writer
 	}
 	for _, p := range []struct{ name, path string }{{"root dir", c.RootDir}, {"state dir", c.StateDir}, {"log writer", c.LogWriter}} {
 		if !filepath.IsAbs(p.path) {

@@ -20,7 +20,7 @@ func TestKcrid(t *testing.T) {
 	imgs := buildImages(t)
 	dir := shortDir(t)
 	bin := filepath.Join(dir, "kcrid")
-	if out, err := exec.Command("go", "build", "-o", bin, "../kcrid").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "../kcrid", "../kctr-logwriter").CombinedOutput(); err != nil {
 		t.Fatalf("build kcrid: %v\n%s", err, out)
 	}
 	hosts := filepath.Join(dir, "hosts")

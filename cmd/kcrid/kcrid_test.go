@@ -98,7 +98,8 @@ func newKcridProcWith(t *testing.T, opts procOptions) *kcridProc {
 
 	p := &kcridProc{t: t, daemon: daemon, dir: dir, bin: filepath.Join(dir, "kcrid"),
 		config: filepath.Join(dir, "kcrid.toml"), socket: filepath.Join(dir, "kcrid.sock")}
-	if out, err := exec.Command("go", "build", "-o", p.bin, ".").CombinedOutput(); err != nil {
+	// The log writer beside kcrid, as installed.
+	if out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../kctr-logwriter").CombinedOutput(); err != nil {
 		t.Fatalf("build kcrid: %v\n%s", err, out)
 	}
 	runc := daemon.RuncOptions()

@@ -35,8 +35,9 @@ func TestMain(m *testing.M) {
 	if !testing.Short() && os.Geteuid() == 0 {
 		kctrBinary = filepath.Join(dir, "kctr")
 		dataRoot = filepath.Join(dir, "data")
-		// Static, as `make build` makes it, so that run --init works.
-		build := exec.Command("go", "build", "-o", kctrBinary, ".")
+		// Static, as `make build` makes it, so that run --init works; the
+		// log writer beside it, as installed.
+		build := exec.Command("go", "build", "-o", dir+"/", ".", "../kctr-logwriter")
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			setupErr = fmt.Errorf("build kctr: %v\n%s", err, out)
