@@ -143,15 +143,13 @@ func (b *bridgeNetworking) networkName() string {
 }
 
 // pendingAttach is a CNI ADD running while the container and its task
-// are made: the namespace exists from the start (the spec names it), the
-// plugins fill it in parallel. It must be finished before the task starts.
+// are made (network.PendingAttach). It must be finished before the task
+// starts.
 type pendingAttach struct {
 	id     string
 	nsPath string
 	ports  []PortMapping
-	done   chan struct{}
-	ip     string
-	err    error
+	cni    *network.PendingAttach
 }
 
 // startAttach makes the network namespace for id and starts CNI ADD in it.
@@ -164,27 +162,22 @@ func (b *bridgeNetworking) startAttach(ctx context.Context, id string, ports []P
 	if err != nil {
 		return nil, err
 	}
-	p := &pendingAttach{id: id, nsPath: nsPath, ports: ports, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		result, err := manager.Attach(context.WithoutCancel(ctx), id, nsPath, network.AttachOptions{PortMappings: toNetworkPorts(ports)})
-		if err != nil {
-			// Attach already released what it held; the namespace is ours.
-			_ = network.RemoveNamespace(nsPath)
-			p.err = fmt.Errorf("attach to the bridge network: %w", err)
-			return
-		}
-		if len(result.IPs) > 0 {
-			p.ip = result.IPs[0]
-		}
-	}()
-	return p, nil
+	return &pendingAttach{id: id, nsPath: nsPath, ports: ports,
+		cni: manager.StartAttach(ctx, id, nsPath, network.AttachOptions{PortMappings: toNetworkPorts(ports)})}, nil
 }
 
-// wait returns the container's IP once CNI ADD is done.
+// wait returns the container's IP once CNI ADD is done. A failed ADD has
+// released what it held; the namespace is ours to remove.
 func (p *pendingAttach) wait() (string, error) {
-	<-p.done
-	return p.ip, p.err
+	result, err := p.cni.Wait()
+	if err != nil {
+		_ = network.RemoveNamespace(p.nsPath)
+		return "", fmt.Errorf("attach to the bridge network: %w", err)
+	}
+	if len(result.IPs) == 0 {
+		return "", nil
+	}
+	return result.IPs[0], nil
 }
 
 // labels record the network on the container, so rm can undo it later.

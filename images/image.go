@@ -33,32 +33,53 @@ type Image struct {
 	// Complete is false when some content of this platform is missing,
 	// e.g. an index whose other platforms were never pulled.
 	Complete bool
+	// DiffIDs are the uncompressed layer digests from the config; their
+	// chain ID names the unpacked snapshot.
+	DiffIDs []digest.Digest
 }
 
-// describe reads the config of record for this machine's platform.
+// Record is the image store's record of img.
+func (img *Image) Record() images.Image {
+	return images.Image{Name: img.Name, Target: img.Target, Labels: img.Labels, CreatedAt: img.CreatedAt}
+}
+
+// describe reads the config of record for this machine's platform; what
+// it reads from content is cached per target digest (describeCache).
 func (s *Service) describe(ctx context.Context, record images.Image) (*Image, error) {
 	img := &Image{
 		Name:      record.Name,
 		Target:    record.Target,
-		ID:        record.Target.Digest,
 		CreatedAt: record.CreatedAt,
 		Labels:    record.Labels,
 	}
+	d, ok := s.described.get(record.Target.Digest)
+	if !ok {
+		d = s.readDescription(ctx, record)
+		s.described.put(record.Target.Digest, d)
+	}
+	img.setDescription(d)
+	return img, nil
+}
+
+// readDescription reads the content-derived part of an image.
+func (s *Service) readDescription(ctx context.Context, record images.Image) description {
+	d := description{ID: record.Target.Digest}
 	handle := containerd.NewImageWithPlatform(s.client, record, platforms.Default())
 	configDesc, err := handle.Config(ctx)
 	if err != nil {
-		return img, nil
+		return d
 	}
-	img.ID = configDesc.Digest
+	d.ID = configDesc.Digest
 	if spec, err := handle.Spec(ctx); err == nil {
-		img.Created = spec.Created
-		img.Platform = spec.Platform
-		img.Config = spec.Config
+		d.Created = spec.Created
+		d.Platform = spec.Platform
+		d.Config = spec.Config
+		d.DiffIDs = spec.RootFS.DiffIDs
 	}
 	if size, err := handle.Size(ctx); err == nil {
-		img.Size = size
+		d.Size = size
 	}
 	available, _, _, missing, err := images.Check(ctx, s.client.ContentStore(), record.Target, platforms.Default())
-	img.Complete = err == nil && available && len(missing) == 0
-	return img, nil
+	d.Complete = err == nil && available && len(missing) == 0
+	return d
 }

@@ -46,6 +46,7 @@ func (s *Service) Remove(ctx context.Context, nameOrID string, opts RemoveOption
 		if err := s.client.ImageService().Delete(ctx, m.Name, deleteOpts...); err != nil && !errdefs.IsNotFound(err) {
 			return removed, fmt.Errorf("remove image %s: %w", m.Name, err)
 		}
+		s.described.forget(m.Target.Digest)
 		removed = append(removed, m.Name)
 	}
 	return removed, nil

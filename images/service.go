@@ -11,6 +11,7 @@ type Service struct {
 	client      *containerd.Client
 	snapshotter string
 	registry    RegistryOptions
+	described   describeCache
 }
 
 // ServiceOptions configures a Service.

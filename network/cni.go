@@ -141,6 +141,34 @@ func (m *Manager) Attach(ctx context.Context, id, nsPath string, opts AttachOpti
 	return &Result{IPs: podIPs(res)}, nil
 }
 
+// PendingAttach is a CNI ADD running in the background, so that a caller
+// can create its container and task meanwhile: the namespace exists from
+// the start and the plugins fill it in parallel.
+type PendingAttach struct {
+	done   chan struct{}
+	result *Result
+	err    error
+}
+
+// StartAttach starts Attach in the background. It runs to completion even
+// if ctx is cancelled (a half-done ADD is worse than a finished one that
+// the caller then undoes with Detach).
+func (m *Manager) StartAttach(ctx context.Context, id, nsPath string, opts AttachOptions) *PendingAttach {
+	p := &PendingAttach{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.result, p.err = m.Attach(context.WithoutCancel(ctx), id, nsPath, opts)
+	}()
+	return p
+}
+
+// Wait returns Attach's outcome once it is done. On error, Attach has
+// already released what it held.
+func (p *PendingAttach) Wait() (*Result, error) {
+	<-p.done
+	return p.result, p.err
+}
+
 // Detach runs CNI DEL. nsPath may name a namespace that is gone; plugins
 // then release what they hold outside it (IPs, iptables rules).
 func (m *Manager) Detach(ctx context.Context, id, nsPath string, opts AttachOptions) error {
