@@ -179,9 +179,12 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (_ containerd.
 	}
 	specOpts = append(specOpts, extra...)
 	if opts.Init {
-		executable, err := m.logWriterBinary()
+		// The init is this executable itself (kctr answers
+		// IsInitInvocation), not the log writer, which may be the small
+		// kctr-logwriter.
+		executable, err := os.Executable()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("find own executable for --init: %w", err)
 		}
 		if err := checkStatic(executable); err != nil {
 			return nil, nil, err

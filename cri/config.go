@@ -3,6 +3,7 @@ package cri
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -36,8 +37,25 @@ type Config struct {
 	// executable, else kcrid itself, which answers to the crilog writer
 	// invocation (crilog.WriterExecutable).
 	LogWriter string
-	// StreamAddress is reserved for streaming (Exec/Attach, issue 6).
+	// Stream configures the streaming server behind Exec, Attach and
+	// PortForward (streaming_server.go).
+	Stream StreamConfig
+	// StreamAddress is the streaming server's host:port; port 0 picks a
+	// free port. Empty means DefaultStreamAddress.
 	StreamAddress string
+	// NRI relays the pod and container lifecycle to NRI plugins (nri.go);
+	// off unless NRI.Enable.
+	NRI NRIConfig
+}
+
+// StreamConfig is the streaming server's transport configuration.
+type StreamConfig struct {
+	// IdleTimeout closes a streaming connection that carried nothing for
+	// that long; 0 means DefaultStreamIdleTimeout.
+	IdleTimeout time.Duration
+	// TLSCertFile and TLSKeyFile, both set, serve streams over HTTPS.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // RuntimeOptions are the runc shim options. A private Root keeps two
@@ -58,6 +76,11 @@ const (
 	DefaultCNIConfDir   = "/etc/cni/net.d"
 	DefaultCNIBinDir    = "/usr/lib/cni"
 	DefaultContainerd   = "/run/containerd/containerd.sock"
+	// DefaultStreamAddress keeps streams on the loopback with a free port:
+	// only a client on this host (the kubelet) reaches them.
+	DefaultStreamAddress = "127.0.0.1:0"
+	// DefaultStreamIdleTimeout is the kubelet's own default.
+	DefaultStreamIdleTimeout = 4 * time.Hour
 )
 
 // withDefaults fills empty fields and checks the rest.
@@ -90,6 +113,18 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.LogWriter = writer
 	}
+	if c.StreamAddress == "" {
+		c.StreamAddress = DefaultStreamAddress
+	}
+	if c.Stream.IdleTimeout == 0 {
+		c.Stream.IdleTimeout = DefaultStreamIdleTimeout
+	}
+	if c.Stream.IdleTimeout < 0 {
+		return c, fmt.Errorf("stream idle timeout %v is negative: %w", c.Stream.IdleTimeout, errdefs.ErrInvalidArgument)
+	}
+	if (c.Stream.TLSCertFile == "") != (c.Stream.TLSKeyFile == "") {
+		return c, fmt.Errorf("stream TLS needs both a certificate and a key file: %w", errdefs.ErrInvalidArgument)
+	}
 	for _, p := range []struct{ name, path string }{{"root dir", c.RootDir}, {"state dir", c.StateDir}, {"log writer", c.LogWriter}} {
 		if !filepath.IsAbs(p.path) {
 			return c, fmt.Errorf("%s %q must be an absolute path: %w", p.name, p.path, errdefs.ErrInvalidArgument)
@@ -101,3 +136,10 @@ func (c Config) withDefaults() (Config, error) {
 func (c Config) sandboxDir(id string) string { return filepath.Join(c.RootDir, "sandboxes", id) }
 func (c Config) netnsDir() string            { return filepath.Join(c.StateDir, "netns") }
 func (c Config) fifoDir() string             { return filepath.Join(c.StateDir, "fifo") }
+
+// containerFIFODir holds the stdio FIFOs of a container that kcrid owns
+// (created with stdin or tty, see container_attach_io.go); the path is
+// derived from the ID alone so a restarted kcrid finds them again.
+func (c Config) containerFIFODir(id string) string {
+	return filepath.Join(c.fifoDir(), "containers", id)
+}

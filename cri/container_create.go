@@ -36,6 +36,10 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	if !ready {
 		return nil, fmt.Errorf("create container %q: pod sandbox %s is not ready: %w", md.GetName(), sb.meta.ID, errdefs.ErrFailedPrecondition)
 	}
+	userns, err := containerUserns(sb.config, cfg) // the pod's, if it has one (userns.go)
+	if err != nil {
+		return nil, fmt.Errorf("create container %q: %w", md.GetName(), err)
+	}
 	sbmd := sb.config.GetMetadata()
 	name := fmt.Sprintf("%s_%s_%s_%s_%d", md.GetName(), sbmd.GetName(), sbmd.GetNamespace(), sbmd.GetUid(), md.GetAttempt())
 	id := newID()
@@ -44,6 +48,7 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	defer func() {
 		if retErr != nil {
+			r.nri.undoCreateContainer(context.WithoutCancel(ctx), sb, id, cfg)
 			r.containers.release(name, id)
 		}
 	}()
@@ -52,6 +57,24 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	if err != nil {
 		return nil, fmt.Errorf("create container %q: image %s: %w", name, cfg.GetImage().GetImage(), err)
 	}
+	// Image volumes are snapshots made before the record that refers to
+	// them: a lease over the rest of the create keeps containerd's GC off
+	// them until then (NewContainer joins it).
+	ctx, releaseLease, err := r.client.WithLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create container %q: lease: %w", name, err)
+	}
+	defer func() { _ = releaseLease(context.WithoutCancel(ctx)) }()
+	volumes, err := r.prepareImageVolumes(ctx, id, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create container %q: %w", name, err)
+	}
+	defer func() {
+		if retErr != nil {
+			r.undoImageVolumes(ctx, id, volumes.config)
+		}
+	}()
+	cfg = volumes.config // with the image volumes' image refs, as ContainerStatus reports them
 	meta := containerMeta{
 		ID:         id,
 		Name:       name,
@@ -77,16 +100,18 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		return nil, err
 	}
 	in := containerSpecInput{
-		id:          id,
-		config:      cfg,
-		sandboxID:   sb.meta.ID,
-		sandbox:     sb.config,
-		sandboxDir:  sb.meta.Dir,
-		netnsPath:   sb.meta.NetNSPath,
-		sandboxPid:  sandboxPid,
-		imageName:   imageInfo.Name,
-		imageConfig: imageInfo.Config,
-		oom:         r.oom,
+		id:           id,
+		config:       cfg,
+		sandboxID:    sb.meta.ID,
+		sandbox:      sb.config,
+		sandboxDir:   sb.meta.Dir,
+		netnsPath:    sb.meta.NetNSPath,
+		sandboxPid:   sandboxPid,
+		imageName:    imageInfo.Name,
+		imageConfig:  imageInfo.Config,
+		oom:          r.oom,
+		imageVolumes: volumes.mounts,
+		userns:       userns,
 	}
 	if target := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId(); target != "" &&
 		cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_TARGET {
@@ -100,15 +125,22 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	status := containerStatus{}
 	snapshotter := r.images.images.Snapshotter()
+	rootfs := withRootfs(id, snapshotter, imageInfo, image)
+	if userns != nil {
+		rootfs = userns.rootfs(id, image)
+	}
+	defer r.nri.blockPluginSync(ctx).Unblock() // until the container is in the index
 	_, err = r.client.NewContainer(ctx, id,
 		containerd.WithImage(image),
 		containerd.WithSnapshotter(snapshotter),
-		containerd.WithNewSnapshot(id, image),
+		rootfs,
 		containerd.WithRuntime(runcRuntime, r.runtimeOptions()),
 		containerd.WithNewSpec(specOpts...),
+		r.nri.adjustContainer(sb, meta, cfg), // NRI CreateContainer, on the finished spec
 		containerd.WithContainerLabels(recordLabels(cfg.GetLabels(), map[string]string{labelKind: kindContainer, labelSandbox: sb.meta.ID})),
 		withJSONExtension(extMeta, typeMeta, meta),
 		withJSONExtension(extStatus, typeStatus, status),
+		withImageVolumeRefs(volumes),
 	)
 	if err != nil {
 		// NewContainer made the snapshot before the spec or record failed.
@@ -119,6 +151,8 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		return nil, fmt.Errorf("create container %q: %w", name, err)
 	}
 	r.containers.add(id, &container{meta: meta, config: cfg, status: status, exited: make(chan struct{})})
+	r.nri.postCreateContainer(ctx, sb, id)
+	r.publishContainerEvent(ctx, id, sb.meta.ID, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil
 }
 

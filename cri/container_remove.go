@@ -36,7 +36,10 @@ func (r *runtimeService) removeContainer(ctx context.Context, c *container) erro
 		c.mu.Unlock()
 		return fmt.Errorf("remove container %s: %w", c.meta.ID, err)
 	}
+	r.removeContainerIO(c)
 	r.containers.remove(c.meta.ID, c.meta.Name)
+	r.nri.removeContainer(ctx, c)
+	r.publishContainerEvent(ctx, c.meta.ID, c.meta.SandboxID, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	return nil
 }
 
@@ -49,6 +52,12 @@ func (r *runtimeService) deleteContainer(ctx context.Context, c *container) erro
 	if err == nil && task != nil {
 		// Stopped above; the event loop may be deleting it right now.
 		err = deleteExitedTask(ctx, task)
+	}
+	if err == nil || errdefs.IsNotFound(err) {
+		// Before the record goes, so that a failure here can be retried.
+		if verr := r.removeImageVolumes(ctx, c.meta.ID, c.config); verr != nil {
+			return verr
+		}
 	}
 	if err == nil {
 		err = ctr.Delete(ctx, containerd.WithSnapshotCleanup)

@@ -15,8 +15,10 @@ import (
 
 // StartContainer creates and starts the task. Its output goes to the log
 // writer: the shim runs LogWriter (kcrid itself) as a crilog writer, so
-// logging goes on while kcrid is down (see docs/kcrid.md). A start that fails leaves the container
-// exited with reason StartError, as the kubelet expects.
+// logging goes on while kcrid is down (see docs/kcrid.md); a container
+// with stdin or tty gets FIFOs kcrid owns instead, so it can be attached.
+// A start that fails leaves the container exited with reason StartError,
+// as the kubelet expects.
 func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.StartContainerRequest) (*runtimeapi.StartContainerResponse, error) {
 	c, err := r.containers.get(req.GetContainerId())
 	if err != nil {
@@ -33,6 +35,7 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		return nil, fmt.Errorf("start container %s: pod sandbox %s is not ready: %w", c.meta.ID, sb.meta.ID, errdefs.ErrFailedPrecondition)
 	}
 
+	defer r.nri.blockPluginSync(ctx).Unblock() // a plugin synchronizing sees it created, then started
 	c.op.Lock()
 	defer c.op.Unlock()
 	c.mu.Lock()
@@ -45,11 +48,27 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", c.meta.ID, err)
 	}
+	// Stdio: kcrid's own FIFOs for a container with stdin or tty (attach
+	// needs someone to feed stdin, see container_attach_io.go), else the
+	// shim's log writer.
 	creator := cio.NullIO
-	if c.meta.LogPath != "" {
+	ownIO, err := r.startContainerIO(c)
+	switch {
+	case ownIO != nil:
+		creator = ownIO.creator()
+	case c.meta.LogPath != "":
 		creator = cio.BinaryIO(r.cfg.LogWriter, crilog.WriterArgs(c.meta.LogPath))
 	}
-	if err := r.startTask(ctx, ctr, creator); err != nil {
+	if err == nil {
+		err = r.nri.startContainer(ctx, sb, c)
+	}
+	if err == nil {
+		err = r.startTask(ctx, ctr, creator)
+	}
+	if err != nil {
+		if ownIO != nil {
+			ownIO.remove()
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.status.StartedAt = nowNano()
@@ -61,10 +80,14 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 			log.G(ctx).WithError(perr).Warn("persist start error")
 		}
 		close(c.exited)
+		r.nri.notifyContainerExit(c)
 		return nil, fmt.Errorf("start container %s: %w", c.meta.ID, err)
 	}
+	defer r.nri.postStartContainer(ctx, sb, c)
+	defer r.publishContainerEvent(ctx, c.meta.ID, c.meta.SandboxID, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT) // runs after c.mu is released
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.io = ownIO
 	c.status.StartedAt = nowNano()
 	if c.status.FinishedAt != 0 && c.status.FinishedAt < c.status.StartedAt {
 		// It exited (and the event loop recorded it) before we got here.

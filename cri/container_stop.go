@@ -30,6 +30,7 @@ func (r *runtimeService) StopContainer(ctx context.Context, req *runtimeapi.Stop
 const exitWait = 5 * time.Second
 
 func (r *runtimeService) stopContainer(ctx context.Context, c *container, grace time.Duration) error {
+	defer r.nri.stopContainer(ctx, c) // once it no longer runs, however it got there
 	c.mu.Lock()
 	state := c.status.state()
 	c.mu.Unlock()

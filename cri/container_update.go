@@ -25,6 +25,9 @@ func (r *runtimeService) UpdateContainerResources(ctx context.Context, req *runt
 	if res == nil {
 		return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 	}
+	if res, err = r.nri.updateContainer(ctx, c, res); err != nil { // before c.op: plugins may update c themselves
+		return nil, fmt.Errorf("update container %s: %w", c.meta.ID, err)
+	}
 	c.op.Lock()
 	defer c.op.Unlock()
 	ctr, task, err := r.loadTask(ctx, c.meta.ID)
@@ -60,6 +63,7 @@ func (r *runtimeService) UpdateContainerResources(ctx context.Context, req *runt
 			return nil, fmt.Errorf("update container %s: %w", c.meta.ID, err)
 		}
 	}
+	r.nri.postUpdateContainer(ctx, c)
 	return &runtimeapi.UpdateContainerResourcesResponse{}, nil
 }
 
@@ -80,6 +84,16 @@ func (r *runtimeService) ReopenContainerLog(ctx context.Context, req *runtimeapi
 		return nil, fmt.Errorf("reopen log of container %s: it is %s: %w", c.meta.ID, state, errdefs.ErrFailedPrecondition)
 	}
 	if c.meta.LogPath == "" {
+		return &runtimeapi.ReopenContainerLogResponse{}, nil
+	}
+	c.mu.Lock()
+	ownIO := c.io
+	c.mu.Unlock()
+	if ownIO != nil {
+		// kcrid writes this log itself (container_attach_io.go).
+		if err := ownIO.reopenLog(); err != nil {
+			return nil, fmt.Errorf("reopen log of container %s: %w", c.meta.ID, err)
+		}
 		return &runtimeapi.ReopenContainerLogResponse{}, nil
 	}
 	deadline := time.Now().Add(10 * logReopenInterval)

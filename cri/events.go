@@ -89,6 +89,7 @@ func (r *runtimeService) handleEnvelope(ctx context.Context, e *events.Envelope)
 func (r *runtimeService) handleExit(ctx context.Context, id string, exit exitInfo) {
 	if c, err := r.containers.get(id); err == nil && c.meta.ID == id {
 		r.recordContainerExit(ctx, c, exit)
+		r.nri.notifyContainerExit(c)
 		r.deleteTask(ctx, id)
 		return
 	}

@@ -165,8 +165,8 @@ func TestBadInputCodes(t *testing.T) {
 			t.Errorf("%s on an unknown ID: %v", name, err)
 		}
 	}
-	if _, err := e.rs.ContainerStats(ctx, unknown); !isCode(err, "Unimplemented") {
-		t.Errorf("ContainerStats: %v", err)
+	if _, err := e.rs.ContainerStats(ctx, unknown); !isCode(err, "NotFound") {
+		t.Errorf("ContainerStats on an unknown ID: %v, want NotFound", err)
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"sync"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/opencontainers/image-spec/identity"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kctr/kctr/images"
@@ -48,11 +51,8 @@ func (s *imageService) ensure(ctx context.Context, ref string, pull bool) (conta
 	if err != nil {
 		return nil, nil, err
 	}
-	handle, err := s.client.GetImage(ctx, img.Name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("load image %s: %w", img.Name, err)
-	}
-	unpacked, err := handle.IsUnpacked(ctx, s.images.Snapshotter())
+	handle := containerd.NewImageWithPlatform(s.client, img.Record(), platforms.Default())
+	unpacked, err := s.isUnpacked(ctx, img, handle)
 	if err != nil {
 		return nil, nil, fmt.Errorf("check image %s: %w", img.Name, err)
 	}
@@ -62,6 +62,38 @@ func (s *imageService) ensure(ctx context.Context, ref string, pull bool) (conta
 		}
 	}
 	return handle, img, nil
+}
+
+// isUnpacked checks for the image's top snapshot: one Stat when the
+// layer digests are known (they are cached with the image's description),
+// instead of the manifest and config reads of Image.IsUnpacked.
+func (s *imageService) isUnpacked(ctx context.Context, img *images.Image, handle containerd.Image) (bool, error) {
+	if len(img.DiffIDs) == 0 {
+		return handle.IsUnpacked(ctx, s.images.Snapshotter())
+	}
+	_, err := s.client.SnapshotService(s.images.Snapshotter()).Stat(ctx, identity.ChainID(img.DiffIDs).String())
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// withRootfs prepares the container's writable snapshot on top of the
+// image's unpacked layers, like containerd.WithNewSnapshot but without
+// reading the manifest and config again when the layer digests are known.
+func withRootfs(id, snapshotter string, img *images.Image, handle containerd.Image) containerd.NewContainerOpts {
+	if len(img.DiffIDs) == 0 {
+		return containerd.WithNewSnapshot(id, handle)
+	}
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		if _, err := client.SnapshotService(snapshotter).Prepare(ctx, id, identity.ChainID(img.DiffIDs).String()); err != nil {
+			return fmt.Errorf("prepare rootfs snapshot: %w", err)
+		}
+		c.Snapshotter = snapshotter
+		c.SnapshotKey = id
+		c.Image = img.Name
+		return nil
+	}
 }
 
 // lookup finds an image by name, ID, ID prefix, or "repo@digest" where

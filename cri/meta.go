@@ -110,6 +110,12 @@ type container struct {
 	user *runtimeapi.ContainerUser
 	// exited is closed once the exit is recorded.
 	exited chan struct{}
+	// io is the stdio kcrid owns for a container created with stdin or
+	// tty, while it runs (container_attach_io.go); guarded by mu.
+	io *containerIO
+	// listed is the container's ListContainers entry, encoded, for the
+	// state it was encoded in (container_list.go); guarded by mu.
+	listed listedContainer
 }
 
 // exitReason is the CRI reason for an exit code.

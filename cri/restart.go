@@ -22,6 +22,9 @@ package cri
 //     down by the next StopPodSandbox/RemovePodSandbox as usual;
 //   - logs were never interrupted: the log writers are children of the
 //     shims, not of kcrid (crilog, started through binary:// by the shim);
+//     a container with stdin or tty has FIFOs kcrid owns instead: they are
+//     reopened, and output printed meanwhile waited in the pipes (see
+//     container_attach_io.go);
 //   - exits that happen during recovery are not lost: the event stream is
 //     opened before recovery starts and recording an exit is idempotent.
 //
@@ -30,6 +33,9 @@ package cri
 // last, so kcrid never lists a half-made object. Network namespaces under
 // StateDir that no sandbox refers to are removed at start; the IP such a
 // crash leaves with the CNI plugin and the snapshot are not collected yet.
+// Image volumes (container_image_volume.go) of a container without a record
+// are unmounted and their snapshots removed at start; those of a created
+// container are mounted again if a reboot unmounted them.
 
 import (
 	"context"
@@ -69,6 +75,7 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 		}
 	}
 	r.removeOrphanNetns(ctx)
+	r.removeOrphanImageVolumes(ctx)
 	return nil
 }
 
@@ -149,9 +156,19 @@ func (r *runtimeService) recoverContainer(ctx context.Context, rec containers.Co
 		return err
 	}
 	r.containers.add(c.meta.ID, c)
+	// Reopen (or drop) the FIFOs of a container whose stdio kcrid owns.
+	defer r.recoverContainerIO(c)
 	if c.status.state() == runtimeapi.ContainerState_CONTAINER_EXITED {
 		close(c.exited)
 		return nil
+	}
+	if c.status.state() == runtimeapi.ContainerState_CONTAINER_CREATED {
+		// Its image volumes are mounted on the host when it starts; a
+		// reboot unmounted them. Kept listed if that fails: the start
+		// then fails and says why.
+		if err := r.restoreImageVolumes(ctx, c); err != nil {
+			log.G(ctx).WithError(err).WithField("id", c.meta.ID).Warn("restore image volumes")
+		}
 	}
 	return r.reconcileContainer(ctx, c)
 }

@@ -26,6 +26,15 @@ type runtimeService struct {
 
 	mu      sync.Mutex
 	podCIDR string
+
+	stats  statsCache       // stats.go
+	events eventBroadcaster // container_events.go
+
+	streams *streamServer // streaming_server.go
+
+	nri *nriHooks // nri.go; nil when NRI is off
+
+	userns usernsSupport // userns.go; probed once at startup
 }
 
 // oomPolicy is the host's limit on oom_score_adj (see containers.OOMScoreAdjFloor).

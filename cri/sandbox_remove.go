@@ -40,5 +40,7 @@ func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.R
 		return nil, fmt.Errorf("remove pod sandbox %s: %w", sb.meta.ID, err)
 	}
 	r.sandboxes.remove(sb.meta.ID, sb.meta.Name)
+	r.nri.removePodSandbox(ctx, sb)
+	r.publishSandboxEvent(ctx, sb.meta.ID, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
 }

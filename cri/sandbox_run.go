@@ -30,6 +30,12 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	if err := checkRuntimeHandler(req.GetRuntimeHandler()); err != nil {
 		return nil, err
 	}
+	// A pod asking for its own user namespace gets one or an error, never
+	// silently the host's (userns.go).
+	userns, err := r.podUserNamespace(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("run pod sandbox: %w", err)
+	}
 	name := sandboxName(md)
 	id := newID()
 	if err := r.sandboxes.reserve(name, id); err != nil {
@@ -63,7 +69,10 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		return nil, err
 	}
 	hostNetwork := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
-	if !hostNetwork {
+	var pendingNetwork *network.PendingAttach
+	// A pod with its own user namespace gets its network namespace from
+	// the pause task below: it must be owned by that user namespace.
+	if !hostNetwork && userns == nil {
 		meta.NetNSPath, err = network.NewNamespace(r.cfg.netnsDir())
 		if err != nil {
 			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
@@ -73,32 +82,35 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 				log.G(ctx).WithError(err).Warn("undo netns")
 			}
 		})
+		// CNI ADD runs while the pause container and task are made; the
+		// task starts once the network is in place.
 		attach := attachOptions(id, cfg)
-		result, err := r.network.Attach(ctx, id, meta.NetNSPath, attach)
-		if err != nil {
-			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
-		}
+		pendingNetwork = r.network.StartAttach(ctx, id, meta.NetNSPath, attach)
 		undo = append(undo, func(ctx context.Context) {
+			if _, err := pendingNetwork.Wait(); err != nil {
+				return // a failed ADD has released what it held
+			}
 			if err := r.network.Detach(ctx, id, meta.NetNSPath, attach); err != nil {
 				log.G(ctx).WithError(err).Warn("undo cni add")
 			}
 		})
-		meta.IPs = result.IPs
 	}
 	undo = append(undo, func(context.Context) { _ = os.RemoveAll(meta.Dir) })
-	if err := writeSandboxFiles(meta.Dir, cfg, hostNetwork, meta.IPs); err != nil {
-		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
-	}
 
 	specOpts, err := sandboxSpecOpts(id, cfg, image, imageInfo.Config, meta.NetNSPath, r.oom)
 	if err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 	}
+	rootfs := withRootfs(id, r.images.images.Snapshotter(), imageInfo, image)
+	if userns != nil {
+		specOpts = append(specOpts, userns.sandboxSpecOpt())
+		rootfs = userns.rootfs(id, image)
+	}
 	status := sandboxStatus{Ready: true}
 	ctr, err := r.client.NewContainer(ctx, id,
 		containerd.WithImage(image),
 		containerd.WithSnapshotter(r.images.images.Snapshotter()),
-		containerd.WithNewSnapshot(id, image),
+		rootfs,
 		containerd.WithRuntime(runcRuntime, r.runtimeOptions()),
 		containerd.WithNewSpec(specOpts...),
 		containerd.WithContainerLabels(recordLabels(cfg.GetLabels(), map[string]string{labelKind: kindSandbox})),
@@ -123,10 +135,56 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 			log.G(ctx).WithError(err).Warn("undo pause task")
 		}
 	})
+	if userns != nil {
+		// The created (not yet started) task made the network namespace
+		// inside the pod's user namespace; pin it and attach CNI to it.
+		if meta.NetNSPath, err = pinTaskNetNS(r.cfg.netnsDir(), task.Pid()); err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+		}
+		undo = append(undo, func(context.Context) {
+			if err := network.RemoveNamespace(meta.NetNSPath); err != nil {
+				log.G(ctx).WithError(err).Warn("undo netns")
+			}
+		})
+		attach := attachOptions(id, cfg)
+		pendingNetwork = r.network.StartAttach(ctx, id, meta.NetNSPath, attach)
+		undo = append(undo, func(ctx context.Context) {
+			if _, err := pendingNetwork.Wait(); err != nil {
+				return // a failed ADD has released what it held
+			}
+			if err := r.network.Detach(ctx, id, meta.NetNSPath, attach); err != nil {
+				log.G(ctx).WithError(err).Warn("undo cni add")
+			}
+		})
+	}
+	if pendingNetwork != nil {
+		result, err := pendingNetwork.Wait()
+		if err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+		}
+		meta.IPs = result.IPs
+		if err := ctr.Update(ctx, containerd.UpdateContainerOpts(withJSONExtension(extMeta, typeMeta, meta))); err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: record pod IPs: %w", name, err)
+		}
+	}
+	if err := writeSandboxFiles(meta.Dir, cfg, hostNetwork, meta.IPs); err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+	}
+	if userns != nil {
+		if err := userns.chownSandboxFiles(meta.Dir); err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+		}
+	}
 	if err := task.Start(ctx); err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: start pause: %w", name, err)
 	}
-	r.sandboxes.add(id, &sandbox{meta: meta, config: cfg, pid: task.Pid(), status: status})
+	sb := &sandbox{meta: meta, config: cfg, pid: task.Pid(), status: status}
+	defer r.nri.blockPluginSync(ctx).Unblock() // until sb is in the index
+	if err := r.nri.runPodSandbox(ctx, sb); err != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+	}
+	r.sandboxes.add(id, sb)
+	r.publishSandboxEvent(ctx, id, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
 }
 

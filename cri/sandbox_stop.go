@@ -46,6 +46,7 @@ func (r *runtimeService) stopSandbox(ctx context.Context, sb *sandbox) error {
 		}
 	}
 	r.recordSandboxExit(ctx, sb)
+	r.nri.stopPodSandbox(ctx, sb) // containers are down; the network not yet
 
 	sb.mu.Lock()
 	defer sb.mu.Unlock()

@@ -78,14 +78,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		network:    netManager,
 		images:     imageSvc,
 		oom:        oomPolicy{floor: floor, restricted: restricted},
+		userns:     probeUserNamespaces(ctx, client, cfg.Runtime.BinaryName, imageSvc.images.Snapshotter()),
 	}
 
+	// The streaming server listens before recovery so a bad address
+	// fails New before any FIFO is reopened.
+	if rt.streams, err = newStreamServer(cfg, streamer{r: rt}); err != nil {
+		return nil, err
+	}
 	eventsCtx, stopEvents := context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), cfg.Namespace))
 	ch, errs := rt.subscribe(eventsCtx)
 	if err := rt.recoverState(ctx); err != nil {
 		stopEvents()
+		_ = rt.streams.listener.Close()
+		rt.closeContainerIO()
 		return nil, err
 	}
+	// NRI starts on the recovered index: its first Synchronize lists it.
+	if rt.nri, err = startNRI(cfg.NRI, rt); err != nil {
+		stopEvents()
+		_ = rt.streams.listener.Close()
+		rt.closeContainerIO()
+		return nil, err
+	}
+	go rt.streams.serve()
 	s := &Server{
 		client:     client,
 		runtime:    rt,
@@ -104,6 +120,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// StreamURL is the streaming server's base URL (http://host:port).
+func (s *Server) StreamURL() string { return s.runtime.streams.baseURL.String() }
+
 // Serve answers CRI calls on l until Stop.
 func (s *Server) Serve(l net.Listener) error {
 	return s.grpc.Serve(l)
@@ -114,6 +133,10 @@ func (s *Server) Serve(l net.Listener) error {
 // containerd and dirs picks them up.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		// Streaming sessions end first (their exec processes are killed)
+		// while containerd is still reachable.
+		s.runtime.streams.stop()
+		s.runtime.events.close() // event streams never end by themselves
 		done := make(chan struct{})
 		go func() {
 			s.grpc.GracefulStop()
@@ -124,8 +147,11 @@ func (s *Server) Stop() {
 		case <-time.After(5 * time.Second):
 			s.grpc.Stop()
 		}
+		s.runtime.nri.stop()
 		s.stopEvents()
 		<-s.eventsDone
+		// Containers keep their stdio FIFOs; the next kcrid reopens them.
+		s.runtime.closeContainerIO()
 		s.client.Close()
 	})
 }

@@ -32,6 +32,12 @@ type containerSpecInput struct {
 	imageName   string
 	imageConfig ocispec.ImageConfig
 	oom         oomPolicy
+	// imageVolumes are the mounts of the config's image volumes, by index
+	// of the CRI mount (container_image_volume.go).
+	imageVolumes map[int]specs.Mount
+	// userns is the pod's own user namespace, which the container joins;
+	// nil for the host's (userns.go).
+	userns *podUserns
 }
 
 // containerSpecOpts turns the CRI config and the image config into spec
@@ -83,6 +89,9 @@ func containerSpecOpts(in containerSpecInput) ([]oci.SpecOpts, error) {
 	}
 	opts = append(opts, secOpts...)
 	opts = append(opts, namespaceSpecOpts(in)...)
+	if in.userns != nil {
+		opts = append(opts, in.userns.containerSpecOpt(in.sandboxPid))
+	}
 	opts = append(opts,
 		oci.WithCgroup(cgroupsPath(in.sandbox.GetLinux().GetCgroupParent(), in.id)),
 		withResources(cfg.GetLinux().GetResources(), in.oom),
@@ -137,7 +146,16 @@ func mountSpecOpts(in containerSpecInput) ([]oci.SpecOpts, error) {
 	var mounts []specs.Mount
 	taken := map[string]bool{}
 	rootfsPropagation := ""
-	for _, m := range in.config.GetMounts() {
+	for i, m := range in.config.GetMounts() {
+		if m.GetImage() != nil {
+			v, ok := in.imageVolumes[i]
+			if !ok {
+				return nil, fmt.Errorf("image volume %s was not prepared", m.GetContainerPath())
+			}
+			mounts = append(mounts, v)
+			taken[v.Destination] = true
+			continue
+		}
 		dst := m.GetContainerPath()
 		if dst == "" || !filepath.IsAbs(dst) {
 			return nil, fmt.Errorf("mount container path %q must be absolute: %w", dst, errdefs.ErrInvalidArgument)

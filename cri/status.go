@@ -27,9 +27,11 @@ func (r *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 	resp := &runtimeapi.StatusResponse{
 		Status:   &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond}},
 		Features: &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
+		// user_namespaces only when startup found the kernel, runc and the
+		// snapshotter able to run a pod in its own (userns.go).
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{
-			{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{}},
-			{Name: "runc", Features: &runtimeapi.RuntimeHandlerFeatures{}},
+			{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{UserNamespaces: r.userns.supported()}},
+			{Name: "runc", Features: &runtimeapi.RuntimeHandlerFeatures{UserNamespaces: r.userns.supported()}},
 		},
 	}
 	if req.GetVerbose() {
@@ -40,6 +42,7 @@ func (r *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 			"cniBinDirs":          r.cfg.CNIBinDirs,
 			"runtime":             r.cfg.Runtime,
 			"logWriter":           r.cfg.LogWriter,
+			"userNamespaces":      r.userns,
 		})
 		resp.Info = map[string]string{"config": string(info)}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/moby/sys/signal"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // exitInfo is how a task ended.
@@ -106,12 +107,21 @@ func (r *runtimeService) updateStatus(ctx context.Context, id string, v any) err
 	})
 }
 
-// recordContainerExit marks c exited with exit, once, and persists it.
+// recordContainerExit marks c exited with exit, once, persists it and
+// reports it on the event stream.
 func (r *runtimeService) recordContainerExit(ctx context.Context, c *container, exit exitInfo) {
+	if r.markContainerExited(ctx, c, exit) {
+		r.publishContainerEvent(ctx, c.meta.ID, c.meta.SandboxID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	}
+}
+
+// markContainerExited records the exit unless one is recorded already, and
+// reports whether it did.
+func (r *runtimeService) markContainerExited(ctx context.Context, c *container, exit exitInfo) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.status.FinishedAt != 0 {
-		return
+		return false
 	}
 	at := exit.at
 	if at.IsZero() || at.Unix() <= 0 {
@@ -124,20 +134,30 @@ func (r *runtimeService) recordContainerExit(ctx context.Context, c *container, 
 		log.G(ctx).WithError(err).WithField("container", c.meta.ID).Warn("persist exit")
 	}
 	close(c.exited)
+	return true
 }
 
-// recordSandboxExit marks sb not ready once its pause process is gone.
+// recordSandboxExit marks sb not ready once its pause process is gone and
+// reports it on the event stream.
 func (r *runtimeService) recordSandboxExit(ctx context.Context, sb *sandbox) {
+	if r.markSandboxExited(ctx, sb) {
+		r.publishSandboxEvent(ctx, sb.meta.ID, runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT)
+	}
+}
+
+// markSandboxExited marks sb not ready, once; it reports whether it did.
+func (r *runtimeService) markSandboxExited(ctx context.Context, sb *sandbox) bool {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if !sb.status.Ready {
-		return
+		return false
 	}
 	sb.status.Ready = false
 	sb.pid = 0
 	if err := r.updateStatus(ctx, sb.meta.ID, sb.status); err != nil {
 		log.G(ctx).WithError(err).WithField("sandbox", sb.meta.ID).Warn("persist sandbox state")
 	}
+	return true
 }
 
 // deleteTask removes the (exited) task of id; a missing task is fine.

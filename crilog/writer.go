@@ -241,6 +241,14 @@ func (f *File) Copy(r io.Reader, stream string) error {
 	return CopyLines(r, stream, f.file, time.Now)
 }
 
+// Reopen opens the path again (creating the file), for after the file was
+// rotated away (CRI ReopenContainerLog).
+func (f *File) Reopen() error {
+	f.file.mu.Lock()
+	defer f.file.mu.Unlock()
+	return f.file.reopen()
+}
+
 // Close closes the file.
 func (f *File) Close() {
 	f.file.close()

@@ -13,8 +13,8 @@ import (
 )
 
 // TestKcrid runs the same flow against our own CRI server, kcrid, on a
-// private containerd with its CRI plugin off. What kcrid does not serve yet
-// (streaming, stats, the events stream: issue 6) is left out of the flow.
+// private containerd with its CRI plugin off: every command, streaming,
+// stats and the events stream included.
 func TestKcrid(t *testing.T) {
 	testenv.RequireRoot(t)
 	imgs := buildImages(t)
@@ -75,5 +75,5 @@ runc_binary = %q
 		}
 	}
 	testCRIFlow(t, criTarget{name: "kcrid", ep: "unix://" + sock, runtime: "kcrid",
-		cgroupConf: "cgroup driver:   CGROUPFS\n", verboseInfo: true}, imgs, dir, &nets)
+		cgroupConf: "cgroup driver:   CGROUPFS\n", verboseInfo: true, streaming: true, stats: true, events: true}, imgs, dir, &nets)
 }

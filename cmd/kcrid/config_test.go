@@ -70,3 +70,53 @@ log_level = "debug"
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+func TestStreamOptions(t *testing.T) {
+	o, err := resolveArgs(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.server.StreamAddress != "127.0.0.1:0" || o.server.Stream.IdleTimeout != cri.DefaultStreamIdleTimeout || o.server.Stream.TLSCertFile != "" {
+		t.Errorf("stream defaults: %+v %+v", o.server.StreamAddress, o.server.Stream)
+	}
+	path := filepath.Join(t.TempDir(), "kcrid.toml")
+	content := `
+stream_address = "0.0.0.0"
+stream_port = "10010"
+stream_idle_timeout = "30m"
+stream_tls_cert = "/etc/kcrid/cert.pem"
+stream_tls_key = "/etc/kcrid/key.pem"
+`
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err = resolveArgs(t, "--config", path, "--stream-idle-timeout", "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.server.StreamAddress != "0.0.0.0:10010" || o.server.Stream.IdleTimeout.String() != "1m0s" ||
+		o.server.Stream.TLSCertFile != "/etc/kcrid/cert.pem" || o.server.Stream.TLSKeyFile != "/etc/kcrid/key.pem" {
+		t.Errorf("stream options: %+v %+v", o.server.StreamAddress, o.server.Stream)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+		bad  bool
+	}{
+		{args: []string{"--stream-address", "::1", "--stream-port", "7000"}, want: "[::1]:7000"},
+		{args: []string{"--stream-address", "127.0.0.1:7001"}, want: "127.0.0.1:7001"},
+		{args: []string{"--stream-address", "127.0.0.1:7001", "--stream-port", "7002"}, bad: true},
+		{args: []string{"--stream-port", "70000"}, bad: true},
+	} {
+		o, err := resolveArgs(t, tc.args...)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%v: accepted", tc.args)
+			}
+			continue
+		}
+		if err != nil || o.server.StreamAddress != tc.want {
+			t.Errorf("%v: %q, %v; want %q", tc.args, o.server.StreamAddress, err, tc.want)
+		}
+	}
+}

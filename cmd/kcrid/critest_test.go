@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -18,12 +19,13 @@ import (
 	"github.com/kctr/kctr/internal/testimages"
 )
 
-// critestSkip are the specs kcrid does not serve yet (streaming, stats,
-// metrics, events: issue 6), that this host cannot run (AppArmor,
-// SELinux, user namespaces, NRI), and the one image pinned to a digest of
-// upstream content, which cannot exist offline.
-const critestSkip = `Streaming|attach|portforward|exec with tty|[Ss]tats|[Mm]etrics|AppArmor|SELinux|` +
-	`user namespace|UserNamespaces|NRI|Container events|ImageVolume|Image Volume|public image with digest`
+// critestSkip are the specs this host cannot pass: AppArmor (not enabled
+// here), SELinux (not enabled), user namespaces (runc 1.1.5 has no idmapped
+// mounts, so no runtime handler may claim the feature; the specs would skip
+// themselves anyway), and the one image pinned to a digest of upstream
+// content, which cannot exist offline. The NRI specs run: kcrid starts with
+// NRI on a socket of its own and critest gets -nri-socket.
+const critestSkip = `AppArmor|SELinux|UserNamespaces|public image with digest`
 
 // TestCritest runs critest v1.37 against the real kcrid binary: the one
 // $KCTR_CRITEST names, else <module>/.tools/bin/critest (`make deps`).
@@ -106,6 +108,8 @@ func TestCritest(t *testing.T) {
 		staging + "test-image-tags:2":                     withUser("20"),
 		staging + "test-image-tags:3":                     withUser("20"),
 	}
+	// critest's host-network port-forward spec fetches a page on 12003.
+	images[staging+"hostnet-nginx-"+runtime.GOARCH+":latest"] = hostNetWebServer(t, web)
 	confDir := t.TempDir()
 	bridge := envOr("KCRID_TEST_BRIDGE", "kcridtest0")
 	writeFile(t, filepath.Join(confDir, "10-kcridtest.conflist"), fmt.Sprintf(`{
@@ -120,7 +124,8 @@ func TestCritest(t *testing.T) {
 			_ = netlink.LinkDel(link)
 		}
 	})
-	p := newKcridProcWith(t, procOptions{cniConfDir: confDir, images: images})
+	nriSocket := filepath.Join(t.TempDir(), "nri.sock") // critest's NRI specs connect plugins here
+	p := newKcridProcWith(t, procOptions{cniConfDir: confDir, images: images, nriSocket: nriSocket})
 
 	// The HostIpc specs leak the 1 MiB segments they make on the host.
 	before := shmIDs()
@@ -132,13 +137,17 @@ func TestCritest(t *testing.T) {
 		}
 	})
 	cmd := exec.Command(critest,
-		"-runtime-endpoint", "unix://"+p.socket, "-image-endpoint", "unix://"+p.socket,
+		"-runtime-endpoint", "unix://"+p.socket, "-image-endpoint", "unix://"+p.socket, "-nri-socket", nriSocket,
 		"-ginkgo.skip", envOr("KCTR_CRITEST_SKIP", critestSkip), "-ginkgo.focus", os.Getenv("KCTR_CRITEST_FOCUS"), "-ginkgo.no-color")
+	// KCTR_CRITEST_ARGS adds critest flags, e.g. "-websocket-exec -websocket-attach -websocket-portforward".
+	cmd.Args = append(cmd.Args, strings.Fields(os.Getenv("KCTR_CRITEST_ARGS"))...)
 	cmd.Dir = p.dir
 	out, err := cmd.CombinedOutput()
-	writeFile(t, filepath.Join(os.TempDir(), "kcrid-critest.log"), string(out))
-	summary := regexp.MustCompile(`Ran \d+ of \d+ Specs.*\n.*(Passed|FAIL).*`).Find(out)
-	t.Logf("critest: %s (full output in %s)", summary, filepath.Join(os.TempDir(), "kcrid-critest.log"))
+	logPath := filepath.Join(os.TempDir(), "kcrid-critest-"+p.daemon.Version()+".log")
+	writeFile(t, logPath, string(out))
+	ran := regexp.MustCompile(`Ran \d+ of \d+ Specs`).Find(out)
+	counts := regexp.MustCompile(`\d+ Passed \| \d+ Failed \| \d+ Pending \| \d+ Skipped`).Find(out)
+	t.Logf("critest on containerd %s: %s: %s (full output in %s)", p.daemon.Version(), ran, counts, logPath)
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "[FAIL]") {
 			t.Log(strings.TrimSpace(line))
@@ -197,6 +206,23 @@ func webServer(t *testing.T, busybox v1.Image) v1.Image {
 	cfg.Entrypoint = []string{"sh", "-c", "echo httpd: serving /www on port 80; exec httpd -f -p 80 -h /www"}
 	cfg.Cmd = nil
 	img, err = mutate.Config(img, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// hostNetWebServer is webServer on port 12003, like critest's
+// hostnet-nginx image for the host-network port-forward spec.
+func hostNetWebServer(t *testing.T, web v1.Image) v1.Image {
+	t.Helper()
+	cf, err := web.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *cf.Config.DeepCopy()
+	cfg.Entrypoint = []string{"sh", "-c", "echo httpd: serving /www on port 12003; exec httpd -f -p 12003 -h /www"}
+	img, err := mutate.Config(web, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,8 @@ type procOptions struct {
 	// images are pushed to the registry too: "repo:tag" (path in the
 	// registry, as the _default mirror maps every host) -> image.
 	images map[string]v1.Image
+	// nriSocket, when set, enables NRI on that socket (nri_test.go).
+	nriSocket string
 }
 
 func newKcridProc(t *testing.T) *kcridProc {
@@ -114,8 +116,8 @@ cni_conf_dir = %q
 runc_root = %q
 runc_binary = %q
 log_level = "debug"
-`, p.socket, daemon.Address(), filepath.Join(dir, "root"), filepath.Join(dir, "state"), hostsDir,
-		cniConfDir, runc.Root, runc.BinaryName))
+%s`, p.socket, daemon.Address(), filepath.Join(dir, "root"), filepath.Join(dir, "state"), hostsDir,
+		cniConfDir, runc.Root, runc.BinaryName, nriTOML(opts.nriSocket, dir)))
 	p.start()
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {

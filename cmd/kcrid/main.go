@@ -53,7 +53,7 @@ func run(c *cli.Context) error {
 		server.Stop()
 		return err
 	}
-	log.G(ctx).WithField("listen", opts.listen).WithField("containerd", opts.server.ContainerdAddress).Info("kcrid serving")
+	log.G(ctx).WithField("listen", opts.listen).WithField("stream", server.StreamURL()).WithField("containerd", opts.server.ContainerdAddress).Info("kcrid serving")
 	errc := make(chan error, 1)
 	go func() { errc <- server.Serve(l) }()
 	select {
