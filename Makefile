@@ -83,6 +83,7 @@ bench: deps build
 	$(GO) run ./bench/run --bin $(BIN) --containerd $(BENCH_CONTAINERD)
 	$(GO) run ./bench/kcrictl --bin $(BIN) --containerd $(BENCH_CONTAINERD) --crictl $(TOOLS_BIN)/crictl
 	$(GO) run ./bench/pod-start --bin $(BIN) --containerd $(BENCH_CONTAINERD)
+	$(GO) run ./bench/kubelet-lite --bin $(BIN) --containerd $(BENCH_CONTAINERD)
 
 clean:
 	rm -rf $(BIN)

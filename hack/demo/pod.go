@@ -27,7 +27,8 @@ const (
 )
 
 // podDemo runs a pod through kcrid on the same containerd, driven by
-// kcrictl as an operator would, then looks at it with kctr -n k8s.io.
+// kcrictl as an operator would, looks at it with kctr -n k8s.io, then
+// lets kubelet-lite run static pods through the same kcrid.
 type podDemo struct {
 	binDir       string
 	work         string
@@ -138,7 +139,10 @@ func (d *podDemo) run(ctx context.Context, done *cleanups) error {
 		return err
 	}
 	step("kctr sees what the CRI server runs, named after the pod")
-	return d.kctrIn("k8s.io", "ps")
+	if err := d.kctrIn("k8s.io", "ps"); err != nil {
+		return err
+	}
+	return d.runStaticPods(ctx, endpoint, kcrictl)
 }
 
 func waitForLog(ctx context.Context, kcrictl func(...string) (string, error), container, want string) error {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +25,7 @@ type process struct {
 }
 
 // startProcess runs bin with its stdout and stderr appended to logPath.
-// cmd.Wait runs in a goroutine from the start, so the child is always
+// cmd.Wait runs in the goroutine that started it, so the child is always
 // reaped and exited() never blocks.
 func startProcess(name, bin string, args, env []string, logPath string) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -43,17 +44,29 @@ func startProcess(name, bin string, args, env []string, logPath string) (*proces
 		// the daemon must not outlive it. SIGTERM lets it shut down cleanly.
 		Pdeathsig: syscall.SIGTERM,
 	}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	// The child holds its own copy of the descriptor.
-	logFile.Close()
+	// Pdeathsig fires when the thread that forked the child exits, not the
+	// process, and Go ends threads: one left locked by a goroutine that
+	// switched network namespaces is thrown away. So the daemon is started
+	// from a goroutine that keeps its thread locked until the daemon is
+	// gone (Wait returns).
 	p := &process{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	err = <-started
+	// The child holds its own copy of the descriptor.
+	logFile.Close()
+	if err != nil {
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
 	return p, nil
 }
 
