@@ -127,7 +127,7 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	snapshotter := r.images.images.Snapshotter()
 	rootfs := withRootfs(id, snapshotter, imageInfo, image)
 	if userns != nil {
-		rootfs = userns.rootfs(id, image)
+		rootfs = r.userns.rootfs(userns, id, image)
 	}
 	defer r.nri.blockPluginSync(ctx).Unblock() // until the container is in the index
 	_, err = r.client.NewContainer(ctx, id,

@@ -146,7 +146,7 @@ func bridgeConfig(ipamDir string) string {
 }
 
 // removeBridge deletes the test bridge and the empty nat chains the bridge
-// plugin leaves behind (see FACTS.md).
+// plugin leaves behind (docs/testing.md).
 func removeBridge() {
 	_ = testenv.RemoveBridge(testBridge, "")
 	_ = testenv.PruneEmptyCNIChains()

@@ -34,7 +34,7 @@ type runtimeService struct {
 
 	nri *nriHooks // nri.go; nil when NRI is off
 
-	userns usernsSupport // userns.go; probed once at startup
+	userns *usernsSupport // userns.go; probed once at startup
 }
 
 // oomPolicy is the host's limit on oom_score_adj (see containers.OOMScoreAdjFloor).

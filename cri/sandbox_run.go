@@ -77,23 +77,9 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		if err != nil {
 			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 		}
-		undo = append(undo, func(context.Context) {
-			if err := network.RemoveNamespace(meta.NetNSPath); err != nil {
-				log.G(ctx).WithError(err).Warn("undo netns")
-			}
-		})
 		// CNI ADD runs while the pause container and task are made; the
 		// task starts once the network is in place.
-		attach := attachOptions(id, cfg)
-		pendingNetwork = r.network.StartAttach(ctx, id, meta.NetNSPath, attach)
-		undo = append(undo, func(ctx context.Context) {
-			if _, err := pendingNetwork.Wait(); err != nil {
-				return // a failed ADD has released what it held
-			}
-			if err := r.network.Detach(ctx, id, meta.NetNSPath, attach); err != nil {
-				log.G(ctx).WithError(err).Warn("undo cni add")
-			}
-		})
+		pendingNetwork = r.startPodNetwork(ctx, id, cfg, meta.NetNSPath, &undo)
 	}
 	undo = append(undo, func(context.Context) { _ = os.RemoveAll(meta.Dir) })
 
@@ -104,7 +90,7 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	rootfs := withRootfs(id, r.images.images.Snapshotter(), imageInfo, image)
 	if userns != nil {
 		specOpts = append(specOpts, userns.sandboxSpecOpt())
-		rootfs = userns.rootfs(id, image)
+		rootfs = r.userns.rootfs(userns, id, image)
 	}
 	status := sandboxStatus{Ready: true}
 	ctr, err := r.client.NewContainer(ctx, id,
@@ -141,21 +127,7 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		if meta.NetNSPath, err = pinTaskNetNS(r.cfg.netnsDir(), task.Pid()); err != nil {
 			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 		}
-		undo = append(undo, func(context.Context) {
-			if err := network.RemoveNamespace(meta.NetNSPath); err != nil {
-				log.G(ctx).WithError(err).Warn("undo netns")
-			}
-		})
-		attach := attachOptions(id, cfg)
-		pendingNetwork = r.network.StartAttach(ctx, id, meta.NetNSPath, attach)
-		undo = append(undo, func(ctx context.Context) {
-			if _, err := pendingNetwork.Wait(); err != nil {
-				return // a failed ADD has released what it held
-			}
-			if err := r.network.Detach(ctx, id, meta.NetNSPath, attach); err != nil {
-				log.G(ctx).WithError(err).Warn("undo cni add")
-			}
-		})
+		pendingNetwork = r.startPodNetwork(ctx, id, cfg, meta.NetNSPath, &undo)
 	}
 	if pendingNetwork != nil {
 		result, err := pendingNetwork.Wait()
@@ -186,6 +158,28 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	r.sandboxes.add(id, sb)
 	r.publishSandboxEvent(ctx, id, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// startPodNetwork starts CNI ADD for the pod in the network namespace at
+// nsPath, which it now owns: the undo steps it adds run CNI DEL (once ADD
+// is over) and remove the namespace.
+func (r *runtimeService) startPodNetwork(ctx context.Context, id string, cfg *runtimeapi.PodSandboxConfig, nsPath string, undo *[]func(context.Context)) *network.PendingAttach {
+	*undo = append(*undo, func(ctx context.Context) {
+		if err := network.RemoveNamespace(nsPath); err != nil {
+			log.G(ctx).WithError(err).Warn("undo netns")
+		}
+	})
+	attach := attachOptions(id, cfg)
+	pending := r.network.StartAttach(ctx, id, nsPath, attach)
+	*undo = append(*undo, func(ctx context.Context) {
+		if _, err := pending.Wait(); err != nil {
+			return // a failed ADD has released what it held
+		}
+		if err := r.network.Detach(ctx, id, nsPath, attach); err != nil {
+			log.G(ctx).WithError(err).Warn("undo cni add")
+		}
+	})
+	return pending
 }
 
 // sandboxName is the unique CRI name of a pod sandbox.

@@ -38,9 +38,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/netns"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -71,14 +73,43 @@ type usernsSupport struct {
 	RootfsRemap string `json:"rootfsRemap,omitempty"`
 	// Unsupported says why NamespaceMode_POD is refused; empty when it works.
 	Unsupported string `json:"unsupported,omitempty"`
+
+	// chownCopies serializes making chowned copies: the containerd client
+	// checks for an existing copy, then prepares one under a fixed key, so
+	// two pods with the same mapping and image must not race.
+	chownCopies sync.Mutex
 }
 
-func (u usernsSupport) supported() bool { return u.Unsupported == "" && u.RootfsRemap != "" }
+func (u *usernsSupport) supported() bool {
+	return u != nil && u.Unsupported == "" && u.RootfsRemap != ""
+}
+
+// whyUnsupported is the reason pods cannot have their own user namespace.
+func (u *usernsSupport) whyUnsupported() string {
+	if u == nil {
+		return "not probed"
+	}
+	return u.Unsupported
+}
+
+// rootfs prepares a container's snapshot remapped for the pod's root (see
+// the top of this file for how each daemon does it).
+func (u *usernsSupport) rootfs(userns *podUserns, id string, image containerd.Image) containerd.NewContainerOpts {
+	withSnapshot := containerd.WithNewSnapshot(id, image, containerd.WithUserNSRemapperLabels(userns.uids, userns.gids))
+	if u.RootfsRemap != rootfsRemapByChownCopy {
+		return withSnapshot
+	}
+	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
+		u.chownCopies.Lock()
+		defer u.chownCopies.Unlock()
+		return withSnapshot(ctx, client, c)
+	}
+}
 
 // probeUserNamespaces checks the kernel, the runtime and the snapshotter.
 // Status advertises user namespaces only when all three can do it, since a
 // kubelet relies on that to admit pods with hostUsers: false.
-func probeUserNamespaces(ctx context.Context, client *containerd.Client, runcBinary, snapshotter string) usernsSupport {
+func probeUserNamespaces(ctx context.Context, client *containerd.Client, runcBinary, snapshotter string) *usernsSupport {
 	u := detectUserNamespaces(ctx, client, runcBinary, snapshotter)
 	if u.supported() {
 		log.G(ctx).WithField("rootfs", u.RootfsRemap).Info("pods may have user namespaces of their own")
@@ -88,26 +119,32 @@ func probeUserNamespaces(ctx context.Context, client *containerd.Client, runcBin
 	return u
 }
 
-func detectUserNamespaces(ctx context.Context, client *containerd.Client, runcBinary, snapshotter string) usernsSupport {
+func detectUserNamespaces(ctx context.Context, client *containerd.Client, runcBinary, snapshotter string) *usernsSupport {
 	if err := kernelSupportsUserNamespaces(); err != nil {
-		return usernsSupport{Unsupported: err.Error()}
+		return &usernsSupport{Unsupported: err.Error()}
 	}
 	if err := runtimeSupportsUserNamespaces(ctx, runcBinary); err != nil {
-		return usernsSupport{Unsupported: err.Error()}
+		return &usernsSupport{Unsupported: err.Error()}
 	}
 	caps, err := client.GetSnapshotterCapabilities(ctx, snapshotter)
 	if err != nil {
-		return usernsSupport{Unsupported: fmt.Sprintf("snapshotter %s capabilities: %v", snapshotter, err)}
+		return &usernsSupport{Unsupported: fmt.Sprintf("snapshotter %s capabilities: %v", snapshotter, err)}
 	}
+	return rootfsRemapWith(snapshotter, caps)
+}
+
+// rootfsRemapWith decides from a snapshotter's capabilities who remaps a
+// pod's rootfs, if anyone can.
+func rootfsRemapWith(snapshotter string, caps []string) *usernsSupport {
 	switch {
 	case slices.Contains(caps, snapshotterCapRemapIDs):
-		return usernsSupport{RootfsRemap: rootfsRemapBySnapshotter}
+		return &usernsSupport{RootfsRemap: rootfsRemapBySnapshotter}
 	case slices.Contains(caps, snapshotterCapOnlyRemapIDs):
 		// The containerd client would refuse to chown a copy, and the
 		// snapshotter found no idmapped overlay support in the kernel.
-		return usernsSupport{Unsupported: fmt.Sprintf("snapshotter %s remaps ids only with idmapped mounts, which this kernel lacks (its slow_chown option would allow a chowned copy)", snapshotter)}
+		return &usernsSupport{Unsupported: fmt.Sprintf("snapshotter %s remaps ids only with idmapped mounts, which this kernel lacks (its slow_chown option would allow a chowned copy)", snapshotter)}
 	default:
-		return usernsSupport{RootfsRemap: rootfsRemapByChownCopy}
+		return &usernsSupport{RootfsRemap: rootfsRemapByChownCopy}
 	}
 }
 
@@ -165,6 +202,11 @@ type podUserns struct {
 // for the host's user namespace (no options, or NODE without mappings).
 func parsePodUserns(nsOpts *runtimeapi.NamespaceOption) (*podUserns, error) {
 	opts := nsOpts.GetUsernsOptions()
+	if opts == nil {
+		// Not the zero mode (which is POD): a client that sets no options,
+		// as kubelets before user namespaces, wants the host's.
+		return nil, nil
+	}
 	switch mode := opts.GetMode(); mode {
 	case runtimeapi.NamespaceMode_NODE:
 		if len(opts.GetUids()) != 0 || len(opts.GetGids()) != 0 {
@@ -234,7 +276,7 @@ func (r *runtimeService) podUserNamespace(cfg *runtimeapi.PodSandboxConfig) (*po
 		return nil, err
 	}
 	if !r.userns.supported() {
-		return nil, status.Errorf(codes.Unimplemented, "kcrid cannot run pods in a user namespace of their own on this node: %s", r.userns.Unsupported)
+		return nil, status.Errorf(codes.Unimplemented, "kcrid cannot run pods in a user namespace of their own on this node: %s", r.userns.whyUnsupported())
 	}
 	return userns, nil
 }
@@ -291,12 +333,6 @@ func (u *podUserns) specOpt(path string) oci.SpecOpts {
 		s.Linux.GIDMappings = slices.Clone(u.gids)
 		return nil
 	})
-}
-
-// rootfs prepares the container's snapshot remapped for the pod's root
-// (see the top of this file for how each daemon does it).
-func (u *podUserns) rootfs(id string, image containerd.Image) containerd.NewContainerOpts {
-	return containerd.WithNewSnapshot(id, image, containerd.WithUserNSRemapperLabels(u.uids, u.gids))
 }
 
 // chownSandboxFiles gives the pod's hostname, hosts and resolv.conf to the

@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
+	"golang.org/x/sync/semaphore"
 )
 
 // DefaultMaxConcurrentDownloads is how many layers are fetched at once;
@@ -73,7 +75,13 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (_
 		containerd.WithImageHandler(tracker.handler()),
 	}
 	if !opts.SkipUnpack {
-		remoteOpts = append(remoteOpts, containerd.WithPullUnpack, containerd.WithPullSnapshotter(s.snapshotter))
+		remoteOpts = append(remoteOpts, containerd.WithPullUnpack, containerd.WithPullSnapshotter(s.snapshotter),
+			// A snapshotter that can rebase (overlayfs on containerd 2.x)
+			// lets layers be applied side by side and chained at commit;
+			// without the capability the unpacker applies them in order.
+			containerd.WithUnpackOpts([]containerd.UnpackOpt{
+				containerd.WithUnpackLimiter(semaphore.NewWeighted(int64(max(2, runtime.NumCPU())))),
+			}))
 	}
 	if len(opts.Labels) > 0 {
 		remoteOpts = append(remoteOpts, containerd.WithPullLabels(opts.Labels))

@@ -181,7 +181,7 @@ func testContainerdCRI(t *testing.T, version string, imgs testImages) {
 	})
 	tg := criTarget{name: "containerd " + version, ep: "unix://" + ctrd.Address(), runtime: "containerd",
 		verboseInfo: true, streaming: true, events: version != "1.6", stats: true}
-	if version != "1.6" { // FACTS: 1.6 answers RuntimeConfig with Unimplemented
+	if version != "1.6" { // containerd 1.6 answers RuntimeConfig with Unimplemented
 		tg.cgroupConf = "cgroup driver:   CGROUPFS\n"
 	}
 	testCRIFlow(t, tg, imgs, dir, &nets)

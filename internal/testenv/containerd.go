@@ -184,6 +184,12 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (*Containerd, 
 }
 
 func (c *Containerd) start(ctx context.Context, pathEnv string) error {
+	// Searchable by all, as containerd makes /run/containerd: the root of a
+	// container in a user namespace (a non-root host uid) must reach its
+	// bundle's rootfs under state/ for runc to mount it.
+	if err := os.Chmod(c.dir, 0o711); err != nil {
+		return err
+	}
 	for _, sub := range []string{"root", "state", "tmp", "opt", "runc"} {
 		if err := os.MkdirAll(filepath.Join(c.dir, sub), 0o711); err != nil {
 			return err
