@@ -18,11 +18,31 @@ import (
 )
 
 // One containerd serves the package; each test has its own namespace.
-var daemon *testenv.Containerd
-var daemonErr error
+// Containers on the bridge network use a bridge of the package's own
+// (never kctr's default kctr0) with its CNI config and network namespaces
+// in a temp dir, as is the data root (logs); all removed at the end.
+var (
+	daemon    *testenv.Containerd
+	daemonErr error
+	network   containers.NetworkOptions
+	dataRoot  string
+)
+
+const (
+	testBridge = "kctrunit0"
+	testSubnet = "10.249.0.0/24"
+)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	dir, err := os.MkdirTemp("", "kctr-containers-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dataRoot = filepath.Join(dir, "data")
+	network = containers.NetworkOptions{ConfDir: filepath.Join(dir, "cni"), NetNSDir: filepath.Join(dir, "netns"),
+		BridgeName: testBridge, Subnet: testSubnet}
 	if !testing.Short() && os.Geteuid() == 0 {
 		daemon, daemonErr = testenv.StartContainerd(context.Background(), testenv.ContainerdOptions{})
 	} else {
@@ -34,7 +54,18 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
+		_ = testenv.RemoveNetworkRules("kctr-" + testBridge)
+		if err := testenv.RemoveBridge(testBridge, "kctr-"+testBridge); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+		_ = testenv.PruneEmptyCNIChains()
 	}
+	if err := testenv.UnmountAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
@@ -75,6 +106,6 @@ func newEnv(t *testing.T) env {
 	if _, err := imageService.Import(ctx, f, images.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	manager := containers.NewManager(client, imageService, containers.ManagerOptions{RuntimeOptions: daemon.RuncOptions()})
+	manager := containers.NewManager(client, imageService, containers.ManagerOptions{RuntimeOptions: daemon.RuncOptions(), DataRoot: dataRoot, Network: network})
 	return env{ctx: ctx, client: client, images: imageService, manager: manager}
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 
@@ -133,7 +132,12 @@ func TestNameInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = first.Delete(e.ctx, containerd.WithSnapshotCleanup) })
+	t.Cleanup(func() {
+		// Through the manager, which releases the network (CNI DEL) too.
+		if _, err := e.manager.Remove(e.ctx, first.ID(), true); err != nil {
+			t.Error(err)
+		}
+	})
 	_, err = e.manager.Create(e.ctx, containers.CreateOptions{Image: busyboxRef, Name: "web"})
 	if !errdefs.IsAlreadyExists(err) || !strings.Contains(err.Error(), `"web"`) {
 		t.Fatalf("second create with the same name: %v, want AlreadyExists naming it", err)

@@ -66,7 +66,7 @@ func run(binDir, version string, runs int) error {
 		return err
 	}
 	kctr := func(args ...string) []string {
-		return append([]string{kctrBin, "--address", daemon.Address(), "-n", ns, "--data-root", filepath.Join(work, "data"),
+		return append([]string{kctrBin, "--address", daemon.Address(), "-n", ns, "--data-root", filepath.Join(work, "data"), "--netns-dir", filepath.Join(work, "netns"),
 			"--cni-netconfpath", filepath.Join(work, "cni"), "--bridge-name", bridge, "--bridge-subnet", "10.234.0.0/24"}, args...)
 	}
 	variants := []struct {
