@@ -73,6 +73,7 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (_
 		containerd.WithPlatformMatcher(platform),
 		containerd.WithMaxConcurrentDownloads(concurrency),
 		containerd.WithImageHandler(tracker.handler()),
+		containerd.WithImageHandlerWrapper(newLayerWindow(concurrency).wrap),
 	}
 	if !opts.SkipUnpack {
 		remoteOpts = append(remoteOpts, containerd.WithPullUnpack, containerd.WithPullSnapshotter(s.snapshotter),
