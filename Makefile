@@ -84,6 +84,8 @@ bench: deps build
 	$(GO) run ./bench/kcrictl --bin $(BIN) --containerd $(BENCH_CONTAINERD) --crictl $(TOOLS_BIN)/crictl
 	$(GO) run ./bench/pod-start --bin $(BIN) --containerd $(BENCH_CONTAINERD)
 	$(GO) run ./bench/kubelet-lite --bin $(BIN) --containerd $(BENCH_CONTAINERD)
+	# critest against containerd's CRI and kcrid, on 1.6 then 2.4.
+	$(GO) run ./bench/critest-compare --bin $(BIN)
 
 clean:
 	rm -rf $(BIN)

@@ -95,8 +95,9 @@ func newKcridProcWith(t *testing.T, opts procOptions) *kcridProc {
 		cniConfDir = filepath.Join(dir, "net.d")
 	}
 	hostsDir := filepath.Join(dir, "certs.d")
-	writeFile(t, filepath.Join(hostsDir, "_default", "hosts.toml"),
-		fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+reg))
+	if err := testenv.WriteDefaultMirror(hostsDir, reg); err != nil {
+		t.Fatal(err)
+	}
 
 	p := &kcridProc{t: t, daemon: daemon, dir: dir, bin: filepath.Join(dir, "kcrid"),
 		config: filepath.Join(dir, "kcrid.toml"), socket: filepath.Join(dir, "kcrid.sock")}

@@ -295,6 +295,19 @@ func (c *Containerd) LogPath() string { return c.proc.logPath }
 // LogTail returns about the last n lines of the daemon log, for failures.
 func (c *Containerd) LogTail(n int) string { return c.proc.logTail(n) }
 
+// NRISocket is the socket of containerd's own NRI, which NRI plugins (and
+// critest's NRI specs) connect to: only 2.4 with EnableCRI has one (1.6
+// predates NRI's plugin API; without the CRI nothing would use it). Empty
+// when there is none.
+func (c *Containerd) NRISocket() string {
+	if c.version != "2.4" || !c.opts.EnableCRI {
+		return ""
+	}
+	return c.nriSocket()
+}
+
+func (c *Containerd) nriSocket() string { return filepath.Join(c.dir, "nri.sock") }
+
 // PID is the daemon's process id.
 func (c *Containerd) PID() int { return c.proc.pid() }
 

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -182,7 +183,19 @@ func collectGarbage(ctx context.Context, cl *client.Client) {
 
 // cleanupCRI stops and removes every CRI container and pod sandbox.
 func (c *Containerd) cleanupCRI(ctx context.Context) []error {
-	conn, err := grpc.NewClient("unix://"+c.address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return removeCRIObjects(ctx, "unix://"+c.address)
+}
+
+// RemoveCRIObjects stops and removes every container and pod sandbox of
+// the CRI runtime at endpoint ("unix:///path"), so pods get their network
+// torn down (CNI DEL) and their netns unmounted, e.g. after an interrupted
+// critest. NotFound (something removed meanwhile) is not an error.
+func RemoveCRIObjects(ctx context.Context, endpoint string) error {
+	return errors.Join(removeCRIObjects(ctx, endpoint)...)
+}
+
+func removeCRIObjects(ctx context.Context, endpoint string) []error {
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return []error{err}
 	}

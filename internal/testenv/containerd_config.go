@@ -183,7 +183,7 @@ func (c *Containerd) config24() tomlMap {
 		// NRI stays on (critest on 2.4 was measured with it) but private.
 		plugins[pluginNRI] = tomlMap{
 			"disable":            false,
-			"socket_path":        filepath.Join(c.dir, "nri.sock"),
+			"socket_path":        c.nriSocket(),
 			"plugin_path":        filepath.Join(c.dir, "nri", "plugins"),
 			"plugin_config_path": filepath.Join(c.dir, "nri", "conf.d"),
 		}

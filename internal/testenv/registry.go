@@ -105,3 +105,17 @@ func WritePlainHTTPHost(hostsDir, host string) error {
 	content := fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+host, "http://"+host)
 	return os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(content), 0o644)
 }
+
+// WriteDefaultMirror writes hostsDir/_default/hosts.toml sending every
+// registry host that has no directory of its own to the plain-HTTP
+// registry at host ("127.0.0.1:PORT"), so images pushed there under their
+// repository paths pull under their original names (registry.k8s.io/...,
+// gcr.io/...) without -registry-prefix style renaming.
+func WriteDefaultMirror(hostsDir, host string) error {
+	dir := filepath.Join(hostsDir, "_default")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	content := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+host)
+	return os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(content), 0o644)
+}
