@@ -30,7 +30,7 @@ var (
 
 const (
 	testBridge = "kctrunit0"
-	testSubnet = "10.249.0.0/24"
+	testSubnet = "10.250.0.0/24"
 )
 
 func TestMain(m *testing.M) {
