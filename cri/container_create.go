@@ -59,12 +59,16 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	// Image volumes are snapshots made before the record that refers to
 	// them: a lease over the rest of the create keeps containerd's GC off
-	// them until then (NewContainer joins it).
-	ctx, releaseLease, err := r.client.WithLease(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("create container %q: lease: %w", name, err)
+	// them until then (NewContainer joins it). Without image volumes
+	// NewContainer's own lease is enough.
+	if len(imageVolumeIndexes(cfg)) > 0 {
+		var releaseLease func(context.Context) error
+		ctx, releaseLease, err = r.client.WithLease(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create container %q: lease: %w", name, err)
+		}
+		defer func() { _ = releaseLease(context.WithoutCancel(ctx)) }()
 	}
-	defer func() { _ = releaseLease(context.WithoutCancel(ctx)) }()
 	volumes, err := r.prepareImageVolumes(ctx, id, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create container %q: %w", name, err)

@@ -135,7 +135,7 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 		}
 		meta.IPs = result.IPs
-		if err := ctr.Update(ctx, containerd.UpdateContainerOpts(withJSONExtension(extMeta, typeMeta, meta))); err != nil {
+		if err := r.updateExtension(ctx, id, extMeta, typeMeta, meta); err != nil {
 			return nil, fmt.Errorf("run pod sandbox %q: record pod IPs: %w", name, err)
 		}
 	}

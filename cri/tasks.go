@@ -98,13 +98,21 @@ func parseSignal(s string) syscall.Signal {
 
 // updateStatus writes a JSON status extension to container id's record.
 func (r *runtimeService) updateStatus(ctx context.Context, id string, v any) error {
-	ctr, err := r.client.LoadContainer(ctx, id)
-	if err != nil {
+	return r.updateExtension(context.WithoutCancel(ctx), id, extStatus, typeStatus, v)
+}
+
+// updateExtension replaces one extension of a container record in a single
+// call (an update of that field path alone), not the read-modify-write of
+// the whole record that containerd.Container.Update makes.
+func (r *runtimeService) updateExtension(ctx context.Context, id, name, typeURL string, v any) error {
+	rec := containers.Container{ID: id}
+	if err := setExtension(&rec, name, typeURL, v); err != nil {
 		return err
 	}
-	return ctr.Update(context.WithoutCancel(ctx), func(_ context.Context, _ *containerd.Client, c *containers.Container) error {
-		return setExtension(c, extStatus, typeStatus, v)
-	})
+	if _, err := r.client.ContainerService().Update(ctx, rec, "extensions."+name); err != nil {
+		return fmt.Errorf("update %s of %s: %w", name, id, err)
+	}
+	return nil
 }
 
 // recordContainerExit marks c exited with exit, once, persists it and
