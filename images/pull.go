@@ -14,11 +14,12 @@ import (
 	"golang.org/x/sync/semaphore"
 )
 
-// DefaultMaxConcurrentDownloads is how many layers are fetched at once;
-// more than Docker's 3: a layer is unpacked as soon as it and the ones
-// below it are in, so download and unpack overlap, and idle connections
-// cost a registry little.
-const DefaultMaxConcurrentDownloads = 8
+// DefaultMaxConcurrentDownloads is how many layers are fetched at once, as
+// Docker and containerd's CRI do. Layers are fetched bottom-up in that
+// window (layerWindow) and each is unpacked as soon as it and the ones below
+// it are in: a small window gets the bottom layer in early, so unpacking
+// runs beside the downloads (bench/pull: 3 beat 2, 4 and 8 here).
+const DefaultMaxConcurrentDownloads = 3
 
 // PullOptions tunes one pull.
 type PullOptions struct {
