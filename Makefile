@@ -51,7 +51,9 @@ $(TOOLS_BIN)/critest:
 build:
 	@mkdir -p $(BIN)
 	# Static binaries: kctr bind-mounts itself into containers for run --init.
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(PROGRAMS))
+	# No symbol table or DWARF (-s -w): a third smaller, and every CLI call
+	# and every container's log writer starts a little sooner.
+	CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o $(BIN)/ $(addprefix ./cmd/,$(PROGRAMS))
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
