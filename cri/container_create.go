@@ -116,6 +116,8 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		oom:          r.oom,
 		imageVolumes: volumes.mounts,
 		userns:       userns,
+
+		recursiveReadOnly: r.recursiveReadOnly,
 	}
 	if target := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId(); target != "" &&
 		cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_TARGET {

@@ -35,6 +35,9 @@ type runtimeService struct {
 	nri *nriHooks // nri.go; nil when NRI is off
 
 	userns *usernsSupport // userns.go; probed once at startup
+	// recursiveReadOnly: CRI mounts may be recursively read-only
+	// (runtime_features.go); probed once at startup.
+	recursiveReadOnly bool
 }
 
 // oomPolicy is the host's limit on oom_score_adj (see containers.OOMScoreAdjFloor).

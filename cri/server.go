@@ -70,6 +70,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Snapshotter: cfg.Snapshotter,
 		Registry:    images.RegistryOptions{HostsDir: cfg.HostsDir},
 	}), cfg.SandboxImage)
+	features, featuresErr := readRuncFeatures(ctx, cfg.Runtime.BinaryName)
 	rt := &runtimeService{
 		cfg:        cfg,
 		client:     client,
@@ -78,7 +79,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		network:    netManager,
 		images:     imageSvc,
 		oom:        oomPolicy{floor: floor, restricted: restricted},
-		userns:     probeUserNamespaces(ctx, client, cfg.Runtime.BinaryName, imageSvc.images.Snapshotter()),
+		userns:     probeUserNamespaces(ctx, client, features, featuresErr, imageSvc.images.Snapshotter()),
+
+		recursiveReadOnly: recursiveReadOnlyMounts(ctx, features),
 	}
 
 	// The streaming server listens before recovery so a bad address

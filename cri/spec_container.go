@@ -38,6 +38,8 @@ type containerSpecInput struct {
 	// userns is the pod's own user namespace, which the container joins;
 	// nil for the host's (userns.go).
 	userns *podUserns
+	// recursiveReadOnly: the runtime can make mounts recursively read-only.
+	recursiveReadOnly bool
 }
 
 // containerSpecOpts turns the CRI config and the image config into spec
@@ -178,7 +180,9 @@ func mountSpecOpts(in containerSpecInput) ([]oci.SpecOpts, error) {
 			if !m.GetReadonly() || m.GetPropagation() != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
 				return nil, fmt.Errorf("mount %s: recursive read-only needs readonly and private propagation: %w", dst, errdefs.ErrInvalidArgument)
 			}
-			return nil, fmt.Errorf("mount %s: recursive read-only mounts are not supported by this runtime: %w", dst, errdefs.ErrInvalidArgument)
+			if !in.recursiveReadOnly {
+				return nil, fmt.Errorf("mount %s: recursive read-only mounts are not supported by this runtime (runc lacks rro or the kernel mount_setattr): %w", dst, errdefs.ErrInvalidArgument)
+			}
 		}
 		options := []string{"rbind"}
 		switch m.GetPropagation() {
@@ -193,9 +197,14 @@ func mountSpecOpts(in containerSpecInput) ([]oci.SpecOpts, error) {
 		default:
 			options = append(options, "rprivate")
 		}
-		if m.GetReadonly() {
+		switch {
+		case m.GetRecursiveReadOnly():
+			// ro for the mount itself, rro (runc, mount_setattr) for
+			// every mount below it.
+			options = append(options, "ro", "rro")
+		case m.GetReadonly():
 			options = append(options, "ro")
-		} else {
+		default:
 			options = append(options, "rw")
 		}
 		mounts = append(mounts, specs.Mount{Destination: filepath.Clean(dst), Source: src, Type: "bind", Options: options})

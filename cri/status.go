@@ -30,8 +30,8 @@ func (r *runtimeService) Status(ctx context.Context, req *runtimeapi.StatusReque
 		// user_namespaces only when startup found the kernel, runc and the
 		// snapshotter able to run a pod in its own (userns.go).
 		RuntimeHandlers: []*runtimeapi.RuntimeHandler{
-			{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{UserNamespaces: r.userns.supported()}},
-			{Name: "runc", Features: &runtimeapi.RuntimeHandlerFeatures{UserNamespaces: r.userns.supported()}},
+			{Name: "", Features: r.handlerFeatures()},
+			{Name: "runc", Features: r.handlerFeatures()},
 		},
 	}
 	if req.GetVerbose() {
@@ -65,4 +65,13 @@ func (r *runtimeService) UpdateRuntimeConfig(_ context.Context, req *runtimeapi.
 		r.mu.Unlock()
 	}
 	return &runtimeapi.UpdateRuntimeConfigResponse{}, nil
+}
+
+// handlerFeatures are what both runtime handlers (the default and "runc")
+// can do on this node, as probed at startup.
+func (r *runtimeService) handlerFeatures() *runtimeapi.RuntimeHandlerFeatures {
+	return &runtimeapi.RuntimeHandlerFeatures{
+		UserNamespaces:          r.userns.supported(),
+		RecursiveReadOnlyMounts: r.recursiveReadOnly,
+	}
 }

@@ -249,6 +249,18 @@ func TestContainerSpecRejects(t *testing.T) {
 			in.config.Args = nil
 			in.imageConfig.Entrypoint, in.imageConfig.Cmd = nil, nil
 		},
+		"recursive read-only without runtime support": func(in *containerSpecInput) {
+			in.config.Mounts = []*runtimeapi.Mount{{HostPath: t.TempDir(), ContainerPath: "/data", Readonly: true, RecursiveReadOnly: true}}
+		},
+		"recursive read-only but writable": func(in *containerSpecInput) {
+			in.recursiveReadOnly = true
+			in.config.Mounts = []*runtimeapi.Mount{{HostPath: t.TempDir(), ContainerPath: "/data", RecursiveReadOnly: true}}
+		},
+		"recursive read-only with propagation": func(in *containerSpecInput) {
+			in.recursiveReadOnly = true
+			in.config.Mounts = []*runtimeapi.Mount{{HostPath: t.TempDir(), ContainerPath: "/data", Readonly: true, RecursiveReadOnly: true,
+				Propagation: runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER}}
+		},
 	} {
 		in := baseInput(t)
 		mutate(&in)
@@ -256,6 +268,25 @@ func TestContainerSpecRejects(t *testing.T) {
 			t.Errorf("%s: %v, want InvalidArgument", name, err)
 		}
 	}
+}
+
+func TestRecursiveReadOnlyMountSpec(t *testing.T) {
+	in := baseInput(t)
+	in.recursiveReadOnly = true
+	in.config.Mounts = []*runtimeapi.Mount{{HostPath: t.TempDir(), ContainerPath: "/data", Readonly: true, RecursiveReadOnly: true}}
+	spec, err := applySpec(t, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range spec.Mounts {
+		if m.Destination == "/data" {
+			if !slices.Contains(m.Options, "ro") || !slices.Contains(m.Options, "rro") || !slices.Contains(m.Options, "rprivate") {
+				t.Errorf("options of a recursive read-only mount: %v, want ro, rro and rprivate", m.Options)
+			}
+			return
+		}
+	}
+	t.Errorf("no /data mount in %+v", spec.Mounts)
 }
 
 func TestPrivilegedSpec(t *testing.T) {

@@ -27,19 +27,15 @@ package cri
 //     its own mappings.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
@@ -109,8 +105,8 @@ func (u *usernsSupport) rootfs(userns *podUserns, id string, image containerd.Im
 // probeUserNamespaces checks the kernel, the runtime and the snapshotter.
 // Status advertises user namespaces only when all three can do it, since a
 // kubelet relies on that to admit pods with hostUsers: false.
-func probeUserNamespaces(ctx context.Context, client *containerd.Client, runcBinary, snapshotter string) *usernsSupport {
-	u := detectUserNamespaces(ctx, client, runcBinary, snapshotter)
+func probeUserNamespaces(ctx context.Context, client *containerd.Client, features *runcFeatures, featuresErr error, snapshotter string) *usernsSupport {
+	u := detectUserNamespaces(ctx, client, features, featuresErr, snapshotter)
 	if u.supported() {
 		log.G(ctx).WithField("rootfs", u.RootfsRemap).Info("pods may have user namespaces of their own")
 	} else {
@@ -119,11 +115,11 @@ func probeUserNamespaces(ctx context.Context, client *containerd.Client, runcBin
 	return u
 }
 
-func detectUserNamespaces(ctx context.Context, client *containerd.Client, runcBinary, snapshotter string) *usernsSupport {
+func detectUserNamespaces(ctx context.Context, client *containerd.Client, features *runcFeatures, featuresErr error, snapshotter string) *usernsSupport {
 	if err := kernelSupportsUserNamespaces(); err != nil {
 		return &usernsSupport{Unsupported: err.Error()}
 	}
-	if err := runtimeSupportsUserNamespaces(ctx, runcBinary); err != nil {
+	if err := runtimeSupportsUserNamespaces(features, featuresErr); err != nil {
 		return &usernsSupport{Unsupported: err.Error()}
 	}
 	caps, err := client.GetSnapshotterCapabilities(ctx, snapshotter)
@@ -162,32 +158,15 @@ func kernelSupportsUserNamespaces() error {
 	return nil
 }
 
-// runtimeSupportsUserNamespaces asks runc (`runc features`, runc >= 1.1)
-// whether it creates user namespaces. Idmapped mounts (runc >= 1.2) are not
-// required: kcrid never asks runc for them.
-func runtimeSupportsUserNamespaces(ctx context.Context, binary string) error {
-	if binary == "" {
-		binary = "runc"
+// runtimeSupportsUserNamespaces tells from `runc features` whether runc
+// creates user namespaces. Idmapped mounts (runc >= 1.2) are not required:
+// kcrid never asks runc for them.
+func runtimeSupportsUserNamespaces(features *runcFeatures, featuresErr error) error {
+	if featuresErr != nil {
+		return featuresErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary, "features")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("%s features: %v: %s", binary, err, strings.TrimSpace(stderr.String()))
-	}
-	var features struct {
-		Linux *struct {
-			Namespaces []string `json:"namespaces"`
-		} `json:"linux"`
-	}
-	if err := json.Unmarshal(out, &features); err != nil {
-		return fmt.Errorf("%s features: %w", binary, err)
-	}
-	if features.Linux == nil || !slices.Contains(features.Linux.Namespaces, string(specs.UserNamespace)) {
-		return fmt.Errorf("%s does not create user namespaces", binary)
+	if !features.hasNamespace(string(specs.UserNamespace)) {
+		return fmt.Errorf("runc does not create user namespaces")
 	}
 	return nil
 }

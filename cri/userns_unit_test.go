@@ -12,9 +12,9 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// TestRuntimeSupportsUserNamespaces: the probe trusts only a `features`
-// answer listing the user namespace.
-func TestRuntimeSupportsUserNamespaces(t *testing.T) {
+// TestRuncFeatures: the probes trust only a `features` answer listing the
+// user namespace, or the rro mount option.
+func TestRuncFeatures(t *testing.T) {
 	dir := t.TempDir()
 	fake := func(name, script string) string {
 		path := filepath.Join(dir, name)
@@ -23,22 +23,27 @@ func TestRuntimeSupportsUserNamespaces(t *testing.T) {
 		}
 		return path
 	}
+	ctx := context.Background()
 	for _, tc := range []struct {
 		name, script string
-		ok           bool
+		userns, rro  bool
 	}{
-		{"userns", `echo '{"linux": {"namespaces": ["mount", "user", "pid"]}}'`, true},
-		{"no-userns", `echo '{"linux": {"namespaces": ["mount", "pid"]}}'`, false},
-		{"not-linux", `echo '{"ociVersionMax": "1.0.2"}'`, false},
-		{"no-features-command", `echo 'No help topic for features' >&2; exit 3`, false},
-		{"garbage", `echo not json`, false},
+		{"userns", `echo '{"linux": {"namespaces": ["mount", "user", "pid"]}, "mountOptions": ["ro", "rro"]}'`, true, true},
+		{"no-userns", `echo '{"linux": {"namespaces": ["mount", "pid"]}, "mountOptions": ["ro"]}'`, false, false},
+		{"not-linux", `echo '{"ociVersionMax": "1.0.2"}'`, false, false},
+		{"no-features-command", `echo 'No help topic for features' >&2; exit 3`, false, false},
+		{"garbage", `echo not json`, false, false},
 	} {
-		err := runtimeSupportsUserNamespaces(context.Background(), fake(tc.name, tc.script))
-		if (err == nil) != tc.ok {
-			t.Errorf("%s: %v, want ok=%v", tc.name, err, tc.ok)
+		features, err := readRuncFeatures(ctx, fake(tc.name, tc.script))
+		if err := runtimeSupportsUserNamespaces(features, err); (err == nil) != tc.userns {
+			t.Errorf("%s: user namespaces: %v, want ok=%v", tc.name, err, tc.userns)
+		}
+		if got := recursiveReadOnlyMounts(ctx, features); got != tc.rro && kernelAtLeast(5, 12) {
+			t.Errorf("%s: recursive read-only mounts = %v, want %v", tc.name, got, tc.rro)
 		}
 	}
-	if err := runtimeSupportsUserNamespaces(context.Background(), filepath.Join(dir, "missing")); err == nil {
+	features, err := readRuncFeatures(ctx, filepath.Join(dir, "missing"))
+	if err := runtimeSupportsUserNamespaces(features, err); err == nil {
 		t.Error("a missing runtime binary supports user namespaces")
 	}
 }
