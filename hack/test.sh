@@ -24,8 +24,20 @@ step() {
   fi
 }
 
+# critest's counts (cmd/kcrid's TestCritest keeps its output in a log per
+# daemon); go test shows a passing package's output only with -v.
+critest_counts() {
+  local log="${TMPDIR:-/tmp}/kcrid-critest-$1.log"
+  if [[ -f $log ]]; then
+    summary+=("      critest v1.37 against kcrid on containerd $1: $(grep -m1 -oE 'Ran [0-9]+ of [0-9]+ Specs' "$log"): $(grep -m1 -oE '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' "$log")")
+  fi
+}
+
+rm -f "${TMPDIR:-/tmp}"/kcrid-critest-{1.6,2.4}.log
 step "go test ./... (containerd 1.6)" env KCTR_TEST_CONTAINERD=1.6 "$GO" test -p 1 -count=1 -timeout 20m ./...
+critest_counts 1.6
 step "go test ./... (containerd 2.4)" env KCTR_TEST_CONTAINERD=2.4 "$GO" test -p 1 -count=1 -timeout 20m ./...
+critest_counts 2.4
 step "fuzz reference parsing" "$GO" test -run '^$' -fuzz '^FuzzParseReference$' -fuzztime "$FUZZTIME" ./images
 step "fuzz hosts files" "$GO" test -run '^$' -fuzz '^FuzzHostsFile$' -fuzztime "$FUZZTIME" ./images
 

@@ -46,8 +46,7 @@ const (
 var (
 	setupErr error
 	// kcridDaemon is the containerd kcrid servers run on; criDaemon serves
-	// containerd's own CRI. Both are started from the main thread (see
-	// TestMain).
+	// containerd's own CRI.
 	kcridDaemon, criDaemon *testenv.Containerd
 	shared                 struct {
 		dir        string
