@@ -83,7 +83,7 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	}
 	undo = append(undo, func(context.Context) { _ = os.RemoveAll(meta.Dir) })
 
-	specOpts, err := sandboxSpecOpts(id, cfg, image, imageInfo.Config, meta.NetNSPath, r.oom)
+	specOpts, err := sandboxSpecOpts(id, cfg, imageInfo.Config, meta.NetNSPath, r.oom)
 	if err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 	}

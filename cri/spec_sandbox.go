@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -43,7 +44,7 @@ func specOpt(f func(s *oci.Spec) error) oci.SpecOpts {
 }
 
 // sandboxSpecOpts builds the pause container's spec.
-func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, image oci.Image, imageConfig ocispec.ImageConfig, netnsPath string, oom oomPolicy) ([]oci.SpecOpts, error) {
+func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, imageConfig ocispec.ImageConfig, netnsPath string, oom oomPolicy) ([]oci.SpecOpts, error) {
 	if len(imageConfig.Entrypoint)+len(imageConfig.Cmd) == 0 {
 		return nil, fmt.Errorf("sandbox image has neither entrypoint nor cmd: %w", errdefs.ErrInvalidArgument)
 	}
@@ -52,7 +53,7 @@ func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, image oci.Imag
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
 		oci.WithDefaultUnixDevices,
-		oci.WithImageConfig(image),
+		withSandboxImageConfig(imageConfig),
 		oci.WithNoNewPrivileges,
 	}
 	if hostNetwork {
@@ -93,6 +94,35 @@ func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, image oci.Imag
 		oci.WithAnnotations(sandboxAnnotations(id, cfg, annotationTypeSandbox)),
 	)
 	return opts, nil
+}
+
+// withSandboxImageConfig takes the pause process's command, environment,
+// working dir and user from the image config kcrid already holds (cached
+// with the image's description). oci.WithImageConfig would read the config
+// from content again and mount the rootfs to look up supplementary groups
+// in its /etc/group, which the pause process has no use for: a few
+// milliseconds of every RunPodSandbox.
+func withSandboxImageConfig(config ocispec.ImageConfig) oci.SpecOpts {
+	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
+		cwd := config.WorkingDir
+		if cwd == "" {
+			cwd = "/"
+		}
+		opts := []oci.SpecOpts{
+			oci.WithEnv(config.Env),
+			oci.WithProcessArgs(append(slices.Clone(config.Entrypoint), config.Cmd...)...),
+			oci.WithProcessCwd(cwd),
+		}
+		if config.User != "" {
+			opts = append(opts, oci.WithUser(config.User))
+		}
+		for _, opt := range opts {
+			if err := opt(ctx, client, c, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 const (

@@ -301,3 +301,29 @@ func TestPrivilegedSpec(t *testing.T) {
 		t.Errorf("privileged: masked %v readonly %v caps %d", spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths, len(spec.Process.Capabilities.Effective))
 	}
 }
+
+// The pause container's process comes from the image config kcrid holds,
+// without reading content or mounting the rootfs (a nil client would fail
+// either).
+func TestSandboxSpecFromImageConfig(t *testing.T) {
+	cfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "ns", Uid: "u"}, Linux: &runtimeapi.LinuxPodSandboxConfig{}}
+	image := ocispec.ImageConfig{Entrypoint: []string{"/pause"}, Cmd: []string{"-v"}, Env: []string{"PAUSE=1"}, User: "65535:65535"}
+	opts, err := sandboxSpecOpts("s1", cfg, image, "/run/netns/x", oomPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &oci.Spec{}
+	ctx := namespaces.WithNamespace(context.Background(), "k8s.io")
+	if err := oci.ApplyOpts(ctx, nil, &containers.Container{ID: "s1"}, spec, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(spec.Process.Args, " "); got != "/pause -v" {
+		t.Errorf("args %q, want the entrypoint then the cmd", got)
+	}
+	if !slices.Contains(spec.Process.Env, "PAUSE=1") || spec.Process.Cwd != "/" {
+		t.Errorf("env %v cwd %q", spec.Process.Env, spec.Process.Cwd)
+	}
+	if spec.Process.User.UID != 65535 || spec.Process.User.GID != 65535 {
+		t.Errorf("user %+v, want 65535:65535", spec.Process.User)
+	}
+}
