@@ -117,8 +117,7 @@ func setup() (func(), error) {
 	shared.hostsDir = filepath.Join(dir, "certs.d")
 	shared.cniConfDir = filepath.Join(dir, "net.d")
 	shared.ipamDir = filepath.Join(dir, "ipam")
-	hosts := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", reg.URL())
-	if err := writeFile(filepath.Join(shared.hostsDir, "_default", "hosts.toml"), hosts); err != nil {
+	if err := testenv.WriteDefaultMirror(shared.hostsDir, reg.Host()); err != nil {
 		return reg.Close, err
 	}
 	if err := writeFile(filepath.Join(shared.cniConfDir, "10-kcridtest.conflist"), bridgeConfig(shared.ipamDir)); err != nil {

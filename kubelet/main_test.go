@@ -114,10 +114,13 @@ func setup() (func(), error) {
 	shared.dir = dir
 	shared.hostsDir = filepath.Join(dir, "certs.d")
 	shared.cniConfDir = filepath.Join(dir, "net.d")
-	// kcrid reads the _default mirror; containerd 1.6 wants one dir per
-	// registry host, so both are written.
+	// kcrid reads the _default mirror; containerd 1.6's CRI wants one dir
+	// per registry host, so those are written too.
+	if err := testenv.WriteDefaultMirror(shared.hostsDir, reg.Host()); err != nil {
+		return cleanup, err
+	}
 	mirror := fmt.Sprintf("[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", reg.URL())
-	for _, host := range []string{"_default", "registry.k8s.io", "docker.io"} {
+	for _, host := range []string{"registry.k8s.io", "docker.io"} {
 		if err := writeFile(filepath.Join(shared.hostsDir, host, "hosts.toml"), mirror); err != nil {
 			return cleanup, err
 		}
