@@ -90,7 +90,11 @@ func (r *runtimeService) execStream(ctx context.Context, id string, cmd []string
 	if err != nil {
 		return fmt.Errorf("exec in container %s: %w", c.meta.ID, err)
 	}
-	if err := process.Start(ctx); err != nil {
+	// Start is not cancelled with the session: the process can be running
+	// in the shim before the call returns, and a cancelled call would leave
+	// it unkilled (the shim refuses to kill an exec whose start it has not
+	// finished). A session that ended meanwhile is seen below.
+	if err := process.Start(bg); err != nil {
 		return fmt.Errorf("exec in container %s: %w", c.meta.ID, err)
 	}
 

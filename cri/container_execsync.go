@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -58,16 +57,20 @@ func (r *runtimeService) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncR
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.meta.ID, err)
 	}
+	// Waiting, starting and deleting are not cancelled with the request,
+	// for the reasons execStream gives: a cancelled request still kills
+	// and reaps its process.
+	bg := context.WithoutCancel(ctx)
 	defer func() {
-		if _, err := process.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if _, err := process.Delete(bg, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).Debug("delete exec process")
 		}
 	}()
-	statusC, err := process.Wait(ctx)
+	statusC, err := process.Wait(bg)
 	if err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.meta.ID, err)
 	}
-	if err := process.Start(ctx); err != nil {
+	if err := process.Start(bg); err != nil {
 		return nil, fmt.Errorf("exec in container %s: %w", c.meta.ID, err)
 	}
 	var timeout <-chan time.Time
@@ -80,11 +83,10 @@ func (r *runtimeService) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncR
 	select {
 	case st = <-statusC:
 	case <-timeout:
-		_ = process.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
-		<-statusC
+		killUntilExit(bg, process, statusC)
 		return nil, fmt.Errorf("exec in container %s: timeout %ds exceeded: %w", c.meta.ID, req.GetTimeout(), context.DeadlineExceeded)
 	case <-ctx.Done():
-		_ = process.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
+		killUntilExit(bg, process, statusC)
 		return nil, ctx.Err()
 	}
 	if io := process.IO(); io != nil {
