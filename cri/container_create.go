@@ -109,6 +109,7 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		sandboxID:    sb.meta.ID,
 		sandbox:      sb.config,
 		sandboxDir:   sb.meta.Dir,
+		shmSource:    r.cfg.podShmSource(sb.meta.ID, sb.config),
 		netnsPath:    sb.meta.NetNSPath,
 		sandboxPid:   sandboxPid,
 		imageName:    imageInfo.Name,

@@ -11,7 +11,7 @@ import (
 )
 
 // RemovePodSandbox stops the pod if needed, removes its containers, the
-// pause container with its snapshot and the sandbox dir. Unknown IDs
+// pause container with its snapshot and the sandbox dirs. Unknown IDs
 // succeed.
 func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
 	sb, err := r.sandboxes.get(req.GetPodSandboxId())
@@ -35,6 +35,9 @@ func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.R
 	}
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("remove pod sandbox %s: delete pause container: %w", sb.meta.ID, err)
+	}
+	if err := r.cfg.removeSandboxState(sb.meta.ID); err != nil {
+		return nil, fmt.Errorf("remove pod sandbox %s: %w", sb.meta.ID, err)
 	}
 	if err := os.RemoveAll(sb.meta.Dir); err != nil {
 		return nil, fmt.Errorf("remove pod sandbox %s: %w", sb.meta.ID, err)

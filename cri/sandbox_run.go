@@ -18,8 +18,8 @@ import (
 )
 
 // RunPodSandbox creates the pod's network namespace, attaches it through
-// CNI, writes the pod's hostname/hosts/resolv.conf and starts the pause
-// container. Whatever fails, everything done before is undone: no netns,
+// CNI, writes the pod's hostname/hosts/resolv.conf, mounts its /dev/shm
+// and starts the pause container. Whatever fails, everything done before is undone: no netns,
 // IP, container, snapshot or sandbox dir stays behind.
 func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (_ *runtimeapi.RunPodSandboxResponse, retErr error) {
 	cfg := req.GetConfig()
@@ -82,6 +82,16 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		pendingNetwork = r.startPodNetwork(ctx, id, cfg, meta.NetNSPath, &undo)
 	}
 	undo = append(undo, func(context.Context) { _ = os.RemoveAll(meta.Dir) })
+	if !hostIPC(cfg) {
+		if err := mountSandboxShm(r.cfg.sandboxShmDir(id)); err != nil {
+			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
+		}
+	}
+	undo = append(undo, func(ctx context.Context) {
+		if err := r.cfg.removeSandboxState(id); err != nil {
+			log.G(ctx).WithError(err).Warn("undo pod /dev/shm")
+		}
+	})
 
 	specOpts, err := sandboxSpecOpts(id, cfg, imageInfo.Config, meta.NetNSPath, r.oom)
 	if err != nil {
@@ -129,26 +139,18 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		}
 		pendingNetwork = r.startPodNetwork(ctx, id, cfg, meta.NetNSPath, &undo)
 	}
-	if pendingNetwork != nil {
-		result, err := pendingNetwork.Wait()
-		if err != nil {
-			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
-		}
-		meta.IPs = result.IPs
-		if err := r.updateExtension(ctx, id, extMeta, typeMeta, meta); err != nil {
-			return nil, fmt.Errorf("run pod sandbox %q: record pod IPs: %w", name, err)
-		}
-	}
-	if err := writeSandboxFiles(meta.Dir, cfg, hostNetwork, meta.IPs); err != nil {
+	// The pause process needs neither the pod's IPs nor its files: it
+	// starts while they are recorded and written.
+	filesDone := make(chan error, 1)
+	go func() {
+		filesDone <- r.recordPodNetwork(ctx, &meta, cfg, pendingNetwork, hostNetwork, userns)
+	}()
+	startErr := task.Start(ctx)
+	if err := <-filesDone; err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 	}
-	if userns != nil {
-		if err := userns.chownSandboxFiles(meta.Dir); err != nil {
-			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
-		}
-	}
-	if err := task.Start(ctx); err != nil {
-		return nil, fmt.Errorf("run pod sandbox %q: start pause: %w", name, err)
+	if startErr != nil {
+		return nil, fmt.Errorf("run pod sandbox %q: start pause: %w", name, startErr)
 	}
 	sb := &sandbox{meta: meta, config: cfg, pid: task.Pid(), status: status}
 	defer r.nri.blockPluginSync(ctx).Unblock() // until sb is in the index
@@ -158,6 +160,29 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	r.sandboxes.add(id, sb)
 	r.publishSandboxEvent(ctx, id, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT)
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: id}, nil
+}
+
+// recordPodNetwork waits for the pod's CNI ADD (if any), records its IPs
+// in meta and in the sandbox's record, and writes the files its containers
+// mount (hostname, hosts, resolv.conf).
+func (r *runtimeService) recordPodNetwork(ctx context.Context, meta *sandboxMeta, cfg *runtimeapi.PodSandboxConfig, pending *network.PendingAttach, hostNetwork bool, userns *podUserns) error {
+	if pending != nil {
+		result, err := pending.Wait()
+		if err != nil {
+			return err
+		}
+		meta.IPs = result.IPs
+		if err := r.updateExtension(ctx, meta.ID, extMeta, typeMeta, *meta); err != nil {
+			return fmt.Errorf("record pod IPs: %w", err)
+		}
+	}
+	if err := writeSandboxFiles(meta.Dir, cfg, hostNetwork, meta.IPs); err != nil {
+		return err
+	}
+	if userns != nil {
+		return userns.chownSandboxFiles(meta.Dir)
+	}
+	return nil
 }
 
 // startPodNetwork starts CNI ADD for the pod in the network namespace at

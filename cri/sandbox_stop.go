@@ -13,9 +13,9 @@ import (
 	"github.com/kctr/kctr/network"
 )
 
-// StopPodSandbox kills the pod's containers and its pause process, runs
-// CNI DEL and removes the network namespace. Unknown IDs and repeated
-// calls succeed.
+// StopPodSandbox kills the pod's containers and its pause process,
+// unmounts the pod's /dev/shm, runs CNI DEL and removes the network
+// namespace. Unknown IDs and repeated calls succeed.
 func (r *runtimeService) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSandboxRequest) (*runtimeapi.StopPodSandboxResponse, error) {
 	sb, err := r.sandboxes.get(req.GetPodSandboxId())
 	if errdefs.IsNotFound(err) {
@@ -47,6 +47,9 @@ func (r *runtimeService) stopSandbox(ctx context.Context, sb *sandbox) error {
 	}
 	r.recordSandboxExit(ctx, sb)
 	r.nri.stopPodSandbox(ctx, sb) // containers are down; the network not yet
+	if err := unmountSandboxShm(r.cfg.sandboxShmDir(sb.meta.ID)); err != nil {
+		return fmt.Errorf("stop pod sandbox %s: %w", sb.meta.ID, err)
+	}
 
 	sb.mu.Lock()
 	defer sb.mu.Unlock()

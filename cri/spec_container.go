@@ -26,6 +26,7 @@ type containerSpecInput struct {
 	sandboxID   string
 	sandbox     *runtimeapi.PodSandboxConfig
 	sandboxDir  string // hostname, hosts, resolv.conf
+	shmSource   string // what /dev/shm binds (sandbox_shm.go)
 	netnsPath   string
 	sandboxPid  uint32 // pause process, for joining IPC/UTS/PID
 	targetPid   uint32 // for NamespaceMode_TARGET
@@ -228,14 +229,40 @@ func mountSpecOpts(in containerSpecInput) ([]oci.SpecOpts, error) {
 			Options: []string{"rbind", "rprivate", opt},
 		})
 	}
+	podMounts := podMounts(in, taken)
 	return []oci.SpecOpts{specOpt(func(s *oci.Spec) error {
-		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return taken[filepath.Clean(m.Destination)] })
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool {
+			dst := filepath.Clean(m.Destination)
+			// /run stays the image's, as with the kubelet's other runtimes.
+			return taken[dst] || dst == "/run"
+		})
+		// The pod's mounts come before the config's, which may sit below
+		// them (/dev/shm/x, /sys/fs/cgroup/y).
+		s.Mounts = append(s.Mounts, podMounts...)
 		s.Mounts = append(s.Mounts, mounts...)
 		if rootfsPropagation != "" {
 			s.Linux.RootfsPropagation = rootfsPropagation
 		}
 		return nil
 	})}, nil
+}
+
+// podMounts are the mounts every container of a pod gets unless its config
+// mounts something there itself: the pod's shared /dev/shm and a
+// read-only /sys/fs/cgroup (made writable for a privileged container by
+// oci.WithWriteableCgroupfs), which workloads read their limits from.
+// Their destinations are marked taken, replacing the default spec's.
+func podMounts(in containerSpecInput, taken map[string]bool) []specs.Mount {
+	var out []specs.Mount
+	if !taken["/dev/shm"] && in.shmSource != "" {
+		out = append(out, specs.Mount{Destination: "/dev/shm", Source: in.shmSource, Type: "bind", Options: []string{"rbind", "rprivate", "rw"}})
+		taken["/dev/shm"] = true
+	}
+	if !taken["/sys/fs/cgroup"] && !taken["/sys"] {
+		out = append(out, specs.Mount{Destination: "/sys/fs/cgroup", Source: "cgroup", Type: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}})
+		taken["/sys/fs/cgroup"] = true
+	}
+	return out
 }
 
 // securitySpecOpts covers user, privileges, capabilities, paths, seccomp.

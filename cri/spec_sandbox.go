@@ -52,6 +52,7 @@ func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, imageConfig oc
 	hostNetwork := nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
+		oci.WithoutRunMount,
 		oci.WithDefaultUnixDevices,
 		withSandboxImageConfig(imageConfig),
 		oci.WithNoNewPrivileges,

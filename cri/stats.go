@@ -237,12 +237,26 @@ func (r *runtimeService) containerStats(ctx context.Context, c *container, sampl
 		},
 		WritableLayer: r.writableLayer(ctx, c.meta.ID),
 	}
-	if s, ok := samples[c.meta.ID]; ok {
+	if s, ok := runningSample(c, samples); ok {
 		cs.Cpu = r.cpuUsage(c.meta.ID, s)
 		cs.Memory = memoryUsage(s)
 		cs.Swap = swapUsage(s)
 	}
 	return cs
+}
+
+// runningSample is c's sample if c is running. An exited container's task
+// can still be there for a moment after its exit was recorded (until it is
+// deleted), with a last sample that no longer describes anything running.
+func runningSample(c *container, samples map[string]cgroupSample) (cgroupSample, bool) {
+	s, ok := samples[c.meta.ID]
+	if !ok {
+		return s, false
+	}
+	c.mu.Lock()
+	state := c.status.state()
+	c.mu.Unlock()
+	return s, state == runtimeapi.ContainerState_CONTAINER_RUNNING
 }
 
 // podStats sums the samples of the pause task and the containers.
@@ -264,7 +278,7 @@ func (r *runtimeService) podStats(ctx context.Context, sb *sandbox, containers [
 	}
 	for _, c := range containers {
 		ps.Linux.Containers = append(ps.Linux.Containers, r.containerStats(ctx, c, samples))
-		if s, ok := samples[c.meta.ID]; ok {
+		if s, ok := runningSample(c, samples); ok {
 			total.add(s)
 			measured = true
 		}
