@@ -59,15 +59,23 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	// Image volumes are snapshots made before the record that refers to
 	// them: a lease over the rest of the create keeps containerd's GC off
-	// them until then (NewContainer joins it). Without image volumes
-	// NewContainer's own lease is enough.
-	if len(imageVolumeIndexes(cfg)) > 0 {
+	// them until then (NewContainer joins it). A rootfs for a user
+	// namespace has a remapped base snapshot as well. Only a plain rootfs
+	// goes by the creation lease (creation_lease.go).
+	withVolumes := len(imageVolumeIndexes(cfg)) > 0
+	plainRootfs := !withVolumes && userns == nil
+	createCtx := ctx
+	if plainRootfs {
+		createCtx = r.creations.context(ctx)
+	}
+	if withVolumes {
 		var releaseLease func(context.Context) error
 		ctx, releaseLease, err = r.client.WithLease(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("create container %q: lease: %w", name, err)
 		}
 		defer func() { _ = releaseLease(context.WithoutCancel(ctx)) }()
+		createCtx = ctx
 	}
 	volumes, err := r.prepareImageVolumes(ctx, id, cfg)
 	if err != nil {
@@ -137,7 +145,7 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		rootfs = r.userns.rootfs(userns, id, image)
 	}
 	defer r.nri.blockPluginSync(ctx).Unblock() // until the container is in the index
-	_, err = r.client.NewContainer(ctx, id,
+	_, err = r.client.NewContainer(createCtx, id,
 		containerd.WithImage(image),
 		containerd.WithSnapshotter(snapshotter),
 		rootfs,
@@ -149,6 +157,9 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		withJSONExtension(extStatus, typeStatus, status),
 		withImageVolumeRefs(volumes),
 	)
+	if plainRootfs {
+		defer r.creations.release(ctx, id)
+	}
 	if err != nil {
 		// NewContainer made the snapshot before the spec or record failed.
 		_ = r.client.SnapshotService(snapshotter).Remove(context.WithoutCancel(ctx), id)

@@ -23,6 +23,7 @@ type runtimeService struct {
 	network    *network.Manager
 	images     *imageService
 	oom        oomPolicy
+	creations  *creationLease // creation_lease.go
 
 	mu      sync.Mutex
 	podCIDR string

@@ -103,7 +103,15 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		rootfs = r.userns.rootfs(userns, id, image)
 	}
 	status := sandboxStatus{Ready: true}
-	ctr, err := r.client.NewContainer(ctx, id,
+	// A plain rootfs goes by the creation lease (creation_lease.go); one
+	// for a user namespace has a remapped base snapshot as well, which
+	// NewContainer's own lease covers.
+	createCtx := ctx
+	if userns == nil {
+		createCtx = r.creations.context(ctx)
+		defer r.creations.release(ctx, id)
+	}
+	ctr, err := r.client.NewContainer(createCtx, id,
 		containerd.WithImage(image),
 		containerd.WithSnapshotter(r.images.images.Snapshotter()),
 		rootfs,

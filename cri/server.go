@@ -70,6 +70,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Snapshotter: cfg.Snapshotter,
 		Registry:    images.RegistryOptions{HostsDir: cfg.HostsDir},
 	}), cfg.SandboxImage)
+	creations, err := newCreationLease(ctx, client, imageSvc.images.Snapshotter())
+	if err != nil {
+		return nil, err
+	}
 	features, featuresErr := readRuncFeatures(ctx, cfg.Runtime.BinaryName)
 	rt := &runtimeService{
 		cfg:        cfg,
@@ -79,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		network:    netManager,
 		images:     imageSvc,
 		oom:        oomPolicy{floor: floor, restricted: restricted},
+		creations:  creations,
 		userns:     probeUserNamespaces(ctx, client, features, featuresErr, imageSvc.images.Snapshotter()),
 
 		recursiveReadOnly: recursiveReadOnlyMounts(ctx, features),
@@ -155,6 +160,9 @@ func (s *Server) Stop() {
 		<-s.eventsDone
 		// Containers keep their stdio FIFOs; the next kcrid reopens them.
 		s.runtime.closeContainerIO()
+		leaseCtx, cancelLease := context.WithTimeout(context.Background(), 5*time.Second)
+		s.runtime.creations.close(leaseCtx) // the client's default namespace is kcrid's
+		cancelLease()
 		s.client.Close()
 	})
 }

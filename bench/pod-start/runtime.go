@@ -96,7 +96,15 @@ func (rt *runtime) containerConfig(name string, pod *runtimeapi.PodSandboxConfig
 			"io.kubernetes.pod.name":      pod.Metadata.Name,
 			"io.kubernetes.pod.namespace": pod.Metadata.Namespace,
 		},
-		Linux: &runtimeapi.LinuxContainerConfig{},
+		// What the kubelet sends for a container with no securityContext:
+		// the masked and read-only /proc and /sys paths of its default
+		// proc mount (runtimes apply none when a request has none).
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Pid: runtimeapi.NamespaceMode_CONTAINER},
+			MaskedPaths: []string{"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+				"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"},
+			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
+		}},
 	}
 }
 
