@@ -12,8 +12,8 @@ import (
 
 // TestPodMounts checks the mounts every container of a pod gets: a
 // /dev/shm shared by the pod's containers (the host's for a host-IPC pod),
-// a read-only /sys/fs/cgroup, the image's own /run; and that the pod's
-// /dev/shm mount goes with the pod.
+// a read-only /sys/fs/cgroup, the image's own /run; that the pod's /dev/shm
+// mount goes with the pod; and that no default rlimit is imposed.
 func TestPodMounts(t *testing.T) {
 	e := newEnv(t)
 	e.pullBusybox()
@@ -47,6 +47,25 @@ func TestPodMounts(t *testing.T) {
 	}
 	if got := exec(first, "sh", "-c", "grep -c ' /run ' /proc/mounts || true"); got != "0" {
 		t.Errorf("/run is a mount (%s), want the image's dir", got)
+	}
+	// No rlimits (the default spec has RLIMIT_NOFILE 1024): the shim's.
+	client, err := daemon.Client(e.ctx, e.cfg.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	for _, id := range []string{pod, first} {
+		ctr, err := client.LoadContainer(e.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := ctr.Spec(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(spec.Process.Rlimits) > 0 {
+			t.Errorf("spec of %s has rlimits %+v, want the runtime's own", id, spec.Process.Rlimits)
+		}
 	}
 
 	if err := e.rs.StopPodSandbox(e.ctx, pod); err != nil {

@@ -64,6 +64,7 @@ func containerSpecOpts(in containerSpecInput) ([]oci.SpecOpts, error) {
 
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
+		withoutRlimits,
 		oci.WithDefaultUnixDevices,
 		oci.WithProcessArgs(args...),
 		oci.WithProcessCwd(cwd),

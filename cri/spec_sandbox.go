@@ -43,6 +43,14 @@ func specOpt(f func(s *oci.Spec) error) oci.SpecOpts {
 	}
 }
 
+// withoutRlimits drops the default spec's RLIMIT_NOFILE of 1024: pods get
+// the limits of the runtime that runs them (containerd's shim), as with
+// the kubelet's other runtimes, and the kubelet has no way to ask for more.
+var withoutRlimits = specOpt(func(s *oci.Spec) error {
+	s.Process.Rlimits = nil
+	return nil
+})
+
 // sandboxSpecOpts builds the pause container's spec.
 func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, imageConfig ocispec.ImageConfig, netnsPath string, oom oomPolicy) ([]oci.SpecOpts, error) {
 	if len(imageConfig.Entrypoint)+len(imageConfig.Cmd) == 0 {
@@ -52,6 +60,7 @@ func sandboxSpecOpts(id string, cfg *runtimeapi.PodSandboxConfig, imageConfig oc
 	hostNetwork := nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE
 	opts := []oci.SpecOpts{
 		oci.WithDefaultSpec(),
+		withoutRlimits,
 		oci.WithoutRunMount,
 		oci.WithDefaultUnixDevices,
 		withSandboxImageConfig(imageConfig),
