@@ -156,6 +156,7 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		withJSONExtension(extMeta, typeMeta, meta),
 		withJSONExtension(extStatus, typeStatus, status),
 		withImageVolumeRefs(volumes),
+		withSandboxRecord(sb.meta),
 	)
 	if plainRootfs {
 		defer r.creations.release(ctx, id)

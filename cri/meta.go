@@ -41,6 +41,9 @@ type sandboxMeta struct {
 	IPs            []string `json:"ips,omitempty"`
 	Dir            string   `json:"dir"` // hostname, hosts, resolv.conf
 	CreatedAt      int64    `json:"createdAt"`
+	// Record: the pod has a record in containerd's sandbox store, which
+	// its containers name (sandbox_record.go).
+	Record bool `json:"record,omitempty"`
 }
 
 // sandboxStatus changes over the sandbox's life.

@@ -76,6 +76,7 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 	}
 	r.removeOrphanNetns(ctx)
 	r.removeOrphanImageVolumes(ctx)
+	r.removeOrphanSandboxRecords(ctx)
 	return nil
 }
 

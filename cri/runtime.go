@@ -39,6 +39,9 @@ type runtimeService struct {
 	// recursiveReadOnly: CRI mounts may be recursively read-only
 	// (runtime_features.go); probed once at startup.
 	recursiveReadOnly bool
+	// sandboxRecords: containerd keeps sandbox records (2.x), which pods
+	// get (sandbox_record.go); probed once at startup.
+	sandboxRecords bool
 }
 
 // oomPolicy is the host's limit on oom_score_adj (see containers.OOMScoreAdjFloor).

@@ -36,6 +36,9 @@ func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.R
 	if err != nil && !errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("remove pod sandbox %s: delete pause container: %w", sb.meta.ID, err)
 	}
+	if err := r.deleteSandboxRecord(ctx, sb.meta.ID); err != nil {
+		return nil, fmt.Errorf("remove pod sandbox %s: %w", sb.meta.ID, err)
+	}
 	if err := r.cfg.removeSandboxState(sb.meta.ID); err != nil {
 		return nil, fmt.Errorf("remove pod sandbox %s: %w", sb.meta.ID, err)
 	}

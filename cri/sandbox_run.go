@@ -63,6 +63,7 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		RuntimeHandler: req.GetRuntimeHandler(),
 		Dir:            r.cfg.sandboxDir(id),
 		CreatedAt:      nowNano(),
+		Record:         r.sandboxRecords,
 	}
 	meta.Config, err = proto.Marshal(cfg)
 	if err != nil {
@@ -147,11 +148,22 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		}
 		pendingNetwork = r.startPodNetwork(ctx, id, cfg, meta.NetNSPath, &undo)
 	}
-	// The pause process needs neither the pod's IPs nor its files: it
-	// starts while they are recorded and written.
+	// The pause process needs neither the pod's IPs, nor its files, nor
+	// its sandbox record: it starts while they are written.
+	if meta.Record {
+		undo = append(undo, func(ctx context.Context) {
+			if err := r.deleteSandboxRecord(ctx, id); err != nil {
+				log.G(ctx).WithError(err).Warn("undo sandbox record")
+			}
+		})
+	}
 	filesDone := make(chan error, 1)
 	go func() {
-		filesDone <- r.recordPodNetwork(ctx, &meta, cfg, pendingNetwork, hostNetwork, userns)
+		err := r.recordPodNetwork(ctx, &meta, cfg, pendingNetwork, hostNetwork, userns)
+		if err == nil && meta.Record {
+			err = r.createSandboxRecord(ctx, id)
+		}
+		filesDone <- err
 	}()
 	startErr := task.Start(ctx)
 	if err := <-filesDone; err != nil {

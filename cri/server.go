@@ -87,6 +87,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		userns:     probeUserNamespaces(ctx, client, features, featuresErr, imageSvc.images.Snapshotter()),
 
 		recursiveReadOnly: recursiveReadOnlyMounts(ctx, features),
+		sandboxRecords:    probeSandboxRecords(ctx, client),
 	}
 
 	// The streaming server listens before recovery so a bad address
