@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	"google.golang.org/protobuf/proto"
@@ -140,7 +141,8 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 	}
 	status := containerStatus{}
 	snapshotter := r.images.images.Snapshotter()
-	rootfs := withRootfs(id, snapshotter, imageInfo, image)
+	var rootfsMounts []mount.Mount
+	rootfs := withRootfs(id, snapshotter, imageInfo, image, &rootfsMounts)
 	if userns != nil {
 		rootfs = r.userns.rootfs(userns, id, image)
 	}
@@ -169,7 +171,7 @@ func (r *runtimeService) CreateContainer(ctx context.Context, req *runtimeapi.Cr
 		}
 		return nil, fmt.Errorf("create container %q: %w", name, err)
 	}
-	r.containers.add(id, &container{meta: meta, config: cfg, status: status, exited: make(chan struct{})})
+	r.containers.add(id, &container{meta: meta, config: cfg, status: status, exited: make(chan struct{}), rootfs: rootfsMounts})
 	r.nri.postCreateContainer(ctx, sb, id)
 	r.publishContainerEvent(ctx, id, sb.meta.ID, runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT)
 	return &runtimeapi.CreateContainerResponse{ContainerId: id}, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -44,10 +43,6 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 	if state != runtimeapi.ContainerState_CONTAINER_CREATED || removing {
 		return nil, fmt.Errorf("start container %s: it is %s, not created: %w", c.meta.ID, state, errdefs.ErrFailedPrecondition)
 	}
-	ctr, err := r.client.LoadContainer(ctx, c.meta.ID)
-	if err != nil {
-		return nil, fmt.Errorf("start container %s: %w", c.meta.ID, err)
-	}
 	// Stdio: kcrid's own FIFOs for a container with stdin or tty (attach
 	// needs someone to feed stdin, see container_attach_io.go), else the
 	// shim's log writer.
@@ -63,7 +58,7 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		err = r.nri.startContainer(ctx, sb, c)
 	}
 	if err == nil {
-		err = r.startTask(ctx, ctr, creator)
+		err = r.startTask(ctx, c, creator)
 	}
 	if err != nil {
 		if ownIO != nil {
@@ -99,15 +94,14 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 	return &runtimeapi.StartContainerResponse{}, nil
 }
 
-func (r *runtimeService) startTask(ctx context.Context, ctr containerd.Container, creator cio.Creator) error {
-	task, err := ctr.NewTask(ctx, creator)
+// startTask creates and starts c's task.
+func (r *runtimeService) startTask(ctx context.Context, c *container, creator cio.Creator) error {
+	_, taskIO, err := r.createTask(ctx, c.meta.ID, c.rootfs, creator)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
-	if err := task.Start(ctx); err != nil {
-		if _, derr := task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
-			log.G(ctx).WithError(derr).Warn("delete task that failed to start")
-		}
+	if err := r.startCreatedTask(ctx, c.meta.ID); err != nil {
+		r.deleteCreatedTask(context.WithoutCancel(ctx), c.meta.ID, taskIO)
 		return fmt.Errorf("start task: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/image-spec/identity"
@@ -81,14 +82,18 @@ func (s *imageService) isUnpacked(ctx context.Context, img *images.Image, handle
 // withRootfs prepares the container's writable snapshot on top of the
 // image's unpacked layers, like containerd.WithNewSnapshot but without
 // reading the manifest and config again when the layer digests are known.
-func withRootfs(id, snapshotter string, img *images.Image, handle containerd.Image) containerd.NewContainerOpts {
+// The snapshot's mounts go to *mounts (left nil when not learnt) for the
+// task create (task_create.go).
+func withRootfs(id, snapshotter string, img *images.Image, handle containerd.Image, mounts *[]mount.Mount) containerd.NewContainerOpts {
 	if len(img.DiffIDs) == 0 {
 		return containerd.WithNewSnapshot(id, handle)
 	}
 	return func(ctx context.Context, client *containerd.Client, c *containers.Container) error {
-		if _, err := client.SnapshotService(snapshotter).Prepare(ctx, id, identity.ChainID(img.DiffIDs).String()); err != nil {
+		prepared, err := client.SnapshotService(snapshotter).Prepare(ctx, id, identity.ChainID(img.DiffIDs).String())
+		if err != nil {
 			return fmt.Errorf("prepare rootfs snapshot: %w", err)
 		}
+		*mounts = prepared
 		c.Snapshotter = snapshotter
 		c.SnapshotKey = id
 		c.Image = img.Name

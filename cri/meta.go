@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -119,6 +120,9 @@ type container struct {
 	// listed is the container's ListContainers entry, encoded, for the
 	// state it was encoded in (container_list.go); guarded by mu.
 	listed listedContainer
+	// rootfs are the rootfs snapshot's mounts when CreateContainer learnt
+	// them (not after a restart), for StartContainer's task create.
+	rootfs []mount.Mount
 }
 
 // exitReason is the CRI reason for an exit code.

@@ -8,6 +8,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -98,7 +99,8 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	if err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 	}
-	rootfs := withRootfs(id, r.images.images.Snapshotter(), imageInfo, image)
+	var rootfsMounts []mount.Mount
+	rootfs := withRootfs(id, r.images.images.Snapshotter(), imageInfo, image, &rootfsMounts)
 	if userns != nil {
 		specOpts = append(specOpts, userns.sandboxSpecOpt())
 		rootfs = r.userns.rootfs(userns, id, image)
@@ -131,19 +133,15 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 			log.G(ctx).WithError(err).Warn("undo pause container")
 		}
 	})
-	task, err := ctr.NewTask(ctx, cio.NullIO)
+	pid, taskIO, err := r.createTask(ctx, id, rootfsMounts, cio.NullIO)
 	if err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: create pause task: %w", name, err)
 	}
-	undo = append(undo, func(ctx context.Context) {
-		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
-			log.G(ctx).WithError(err).Warn("undo pause task")
-		}
-	})
+	undo = append(undo, func(ctx context.Context) { r.deleteCreatedTask(ctx, id, taskIO) })
 	if userns != nil {
 		// The created (not yet started) task made the network namespace
 		// inside the pod's user namespace; pin it and attach CNI to it.
-		if meta.NetNSPath, err = pinTaskNetNS(r.cfg.netnsDir(), task.Pid()); err != nil {
+		if meta.NetNSPath, err = pinTaskNetNS(r.cfg.netnsDir(), pid); err != nil {
 			return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 		}
 		pendingNetwork = r.startPodNetwork(ctx, id, cfg, meta.NetNSPath, &undo)
@@ -165,14 +163,14 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		}
 		filesDone <- err
 	}()
-	startErr := task.Start(ctx)
+	startErr := r.startCreatedTask(ctx, id)
 	if err := <-filesDone; err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
 	}
 	if startErr != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: start pause: %w", name, startErr)
 	}
-	sb := &sandbox{meta: meta, config: cfg, pid: task.Pid(), status: status}
+	sb := &sandbox{meta: meta, config: cfg, pid: pid, status: status}
 	defer r.nri.blockPluginSync(ctx).Unblock() // until sb is in the index
 	if err := r.nri.runPodSandbox(ctx, sb); err != nil {
 		return nil, fmt.Errorf("run pod sandbox %q: %w", name, err)
