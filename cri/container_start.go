@@ -88,10 +88,27 @@ func (r *runtimeService) StartContainer(ctx context.Context, req *runtimeapi.Sta
 		// It exited (and the event loop recorded it) before we got here.
 		c.status.StartedAt = c.status.FinishedAt
 	}
-	if err := r.updateStatus(ctx, c.meta.ID, c.status); err != nil {
-		log.G(ctx).WithError(err).WithField("container", c.meta.ID).Warn("persist start")
-	}
+	r.persistStartLater(ctx, c)
 	return &runtimeapi.StartContainerResponse{}, nil
+}
+
+// persistStartLater records the start time in the container's record
+// after StartContainer returned: the start itself is in containerd (the
+// task), and a kcrid that dies before the record is written finds the
+// task at its next start and takes that time instead (restart.go). The
+// write holds c.mu, so it writes the newest status, an exit recorded in
+// the meantime included.
+func (r *runtimeService) persistStartLater(ctx context.Context, c *container) {
+	ctx = context.WithoutCancel(ctx)
+	r.background.Add(1)
+	go func() {
+		defer r.background.Done()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err := r.updateStatus(ctx, c.meta.ID, c.status); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("container", c.meta.ID).Warn("persist start")
+		}
+	}()
 }
 
 // startTask creates and starts c's task.

@@ -116,3 +116,27 @@ func podIP(t *testing.T, e *env, pod string) string {
 func isCode(err error, code string) bool {
 	return err != nil && strings.Contains(err.Error(), "code = "+code)
 }
+
+// TestStartTimeSurvivesRestart: StartContainer records the start time
+// after it returned (container_start.go); a kcrid stopped right after
+// still has it written, and the restarted kcrid reports the same time.
+func TestStartTimeSurvivesRestart(t *testing.T) {
+	e := newEnv(t)
+	e.pullBusybox()
+	podCfg := hostNetworkPod(t, "started")
+	pod := e.runPod(podCfg)
+	id := e.startContainer(pod, podCfg, containerConfig("app", "sleep", "1000"))
+	before, err := e.rs.ContainerStatus(e.ctx, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	e.start()
+	after, err := e.rs.ContainerStatus(e.ctx, id, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING || after.Status.StartedAt != before.Status.StartedAt {
+		t.Errorf("after a restart: %s started at %d, want RUNNING started at %d", after.Status.State, after.Status.StartedAt, before.Status.StartedAt)
+	}
+}

@@ -28,6 +28,10 @@ type runtimeService struct {
 	mu      sync.Mutex
 	podCIDR string
 
+	// background counts writes that finish after their RPC returned;
+	// Stop waits for them before the client closes.
+	background sync.WaitGroup
+
 	stats  statsCache       // stats.go
 	events eventBroadcaster // container_events.go
 

@@ -161,6 +161,7 @@ func (s *Server) Stop() {
 		<-s.eventsDone
 		// Containers keep their stdio FIFOs; the next kcrid reopens them.
 		s.runtime.closeContainerIO()
+		s.runtime.background.Wait()
 		leaseCtx, cancelLease := context.WithTimeout(context.Background(), 5*time.Second)
 		s.runtime.creations.close(leaseCtx) // the client's default namespace is kcrid's
 		cancelLease()
