@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	internalapi "k8s.io/cri-api/pkg/apis"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -51,6 +52,9 @@ type Agent struct {
 	fileStamps  string
 	workers     map[string]*podWorker
 	statuses    map[string]podStatusEntry
+	// terminating are pods whose manifest went away, as /pods shows them
+	// (with a deletion timestamp) until they are stopped and removed.
+	terminating map[string]v1.Pod
 	// fingerprints of each pod's runtime objects at the last relist.
 	fingerprints map[string]string
 	loaded       bool
@@ -95,6 +99,7 @@ func New(cfg Config) (*Agent, error) {
 		brokenFiles:  map[string]bool{},
 		workers:      map[string]*podWorker{},
 		statuses:     map[string]podStatusEntry{},
+		terminating:  map[string]v1.Pod{},
 		fingerprints: map[string]string{},
 	}
 	return a, nil
@@ -255,10 +260,17 @@ func (a *Agent) checkManifests() {
 			changed = append(changed, name)
 		}
 	}
-	for name := range a.desired {
+	for name, old := range a.desired {
 		if _, ok := desired[name]; !ok {
 			changed = append(changed, name)
+			// A pod whose file now fails to load is kept running.
+			if !broken[old.File] {
+				a.terminating[name] = a.terminatingPod(old)
+			}
 		}
+	}
+	for name := range desired {
+		delete(a.terminating, name)
 	}
 	a.manifests, a.desired, a.brokenFiles, a.fileStamps, a.loaded = ms, desired, broken, stamps, true
 	a.mu.Unlock()
@@ -486,6 +498,11 @@ func (a *Agent) syncPodByName(ctx context.Context, name string) (retry time.Dura
 
 	if m == nil {
 		if len(sandboxes) == 0 && len(containers) == 0 {
+			a.mu.Lock()
+			if a.desired[name] == nil {
+				delete(a.terminating, name)
+			}
+			a.mu.Unlock()
 			return 0, true
 		}
 		for _, s := range sandboxes {
@@ -500,6 +517,11 @@ func (a *Agent) syncPodByName(ctx context.Context, name string) (retry time.Dura
 			return a.cfg.Backoff.Initial, false
 		}
 		a.log.Info("pod removed", "pod", name)
+		a.mu.Lock()
+		if a.desired[name] == nil {
+			delete(a.terminating, name)
+		}
+		a.mu.Unlock()
 		return 0, true
 	}
 
@@ -600,13 +622,41 @@ func (a *Agent) PodList() v1.PodList {
 	list.Kind, list.APIVersion = "PodList", "v1"
 	list.Items = []v1.Pod{}
 	for _, m := range sortedManifests(a.manifests) {
-		var st *v1.PodStatus
-		if e, ok := a.statuses[m.FullName()]; ok && m.Pod != nil && e.hash == m.Hash {
-			st = &e.status
-		}
-		list.Items = append(list.Items, podObject(&m, st))
+		list.Items = append(list.Items, podObject(&m, a.lastStatus(&m)))
+	}
+	names := make([]string, 0, len(a.terminating))
+	for name := range a.terminating {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		list.Items = append(list.Items, a.terminating[name])
 	}
 	return list
+}
+
+// lastStatus is the status last computed for m's pod, if it was for this
+// version of the manifest; a.mu held.
+func (a *Agent) lastStatus(m *Manifest) *v1.PodStatus {
+	if e, ok := a.statuses[m.FullName()]; ok && m.Pod != nil && e.hash == m.Hash {
+		return &e.status
+	}
+	return nil
+}
+
+// terminatingPod is how /pods shows the pod of a removed manifest while it
+// is stopped: as last seen, with a deletion timestamp and its grace period,
+// as the kubelet shows a pod being deleted; a.mu held.
+func (a *Agent) terminatingPod(m *Manifest) v1.Pod {
+	pod := podObject(m, a.lastStatus(m))
+	now := metav1.Now()
+	pod.DeletionTimestamp = &now
+	grace := int64(v1.DefaultTerminationGracePeriodSeconds)
+	if m.Pod != nil && m.Pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *m.Pod.Spec.TerminationGracePeriodSeconds
+	}
+	pod.DeletionGracePeriodSeconds = &grace
+	return pod
 }
 
 // Loaded reports whether the manifests were read at least once.

@@ -238,8 +238,15 @@ func TestSyncManifestRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.checkManifests()
+	// Until it is stopped, /pods shows the pod with a deletion timestamp.
+	if pods := f.PodList().Items; len(pods) != 1 || pods[0].Name != "c" || pods[0].DeletionTimestamp == nil || pods[0].DeletionGracePeriodSeconds == nil {
+		t.Errorf("/pods while the pod stops: %+v, want c with a deletion timestamp and grace period", pods)
+	}
 	if _, gone := f.syncPodByName(f.ctx, "default/c"); !gone {
 		t.Error("worker does not report the pod gone")
+	}
+	if pods := f.PodList().Items; len(pods) != 0 {
+		t.Errorf("/pods once the pod is removed: %d pods, want none", len(pods))
 	}
 	if len(f.rt.Sandboxes) != 0 || len(f.rt.Containers) != 0 || dirExists(logDir) {
 		t.Errorf("left behind: %d sandboxes, %d containers, log dir exists %v", len(f.rt.Sandboxes), len(f.rt.Containers), dirExists(logDir))
