@@ -31,8 +31,9 @@ package cri
 // A crash in the middle of RunPodSandbox or CreateContainer can leave a
 // netns, an IP or a snapshot that no record refers to; records always come
 // last, so kcrid never lists a half-made object. Network namespaces under
-// StateDir that no sandbox refers to are removed at start; the IP such a
-// crash leaves with the CNI plugin and the snapshot are not collected yet.
+// StateDir that no sandbox refers to are removed at start, after CNI DEL
+// for the pod their owner file names (sandbox_netns.go), which gives the IP
+// back; the snapshot goes with the creation lease (creation_lease.go).
 // Image volumes (container_image_volume.go) of a container without a record
 // are unmounted and their snapshots removed at start; those of a created
 // container are mounted again if a reboot unmounted them.
@@ -40,8 +41,6 @@ package cri
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -49,8 +48,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-
-	"github.com/kctr/kctr/network"
 )
 
 // recoverState rebuilds the in-memory index from containerd.
@@ -78,31 +75,6 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 	r.removeOrphanImageVolumes(ctx)
 	r.removeOrphanSandboxRecords(ctx)
 	return nil
-}
-
-// removeOrphanNetns removes namespaces under the netns dir that no sandbox
-// refers to (left by a crash during RunPodSandbox). It runs before kcrid
-// serves, so no RunPodSandbox can be making one.
-func (r *runtimeService) removeOrphanNetns(ctx context.Context) {
-	known := map[string]bool{}
-	for _, sb := range r.sandboxes.list() {
-		known[sb.meta.NetNSPath] = true
-	}
-	entries, err := os.ReadDir(r.cfg.netnsDir())
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		path := filepath.Join(r.cfg.netnsDir(), e.Name())
-		if known[path] {
-			continue
-		}
-		if err := network.RemoveNamespace(path); err != nil {
-			log.G(ctx).WithError(err).Warn("remove orphan netns")
-		} else {
-			log.G(ctx).WithField("netns", path).Info("removed orphan netns")
-		}
-	}
 }
 
 func (r *runtimeService) recoverSandbox(ctx context.Context, rec containers.Container) error {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/cri-client/pkg/logs"
 
@@ -138,5 +139,51 @@ func TestStartTimeSurvivesRestart(t *testing.T) {
 	}
 	if after.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING || after.Status.StartedAt != before.Status.StartedAt {
 		t.Errorf("after a restart: %s started at %d, want RUNNING started at %d", after.Status.State, after.Status.StartedAt, before.Status.StartedAt)
+	}
+}
+
+// TestOrphanNetnsReleasesIP: a pod whose record never got written (kcrid
+// died during RunPodSandbox) leaves a netns with an IP; the next kcrid runs
+// CNI DEL for it, from its owner file, and removes it.
+func TestOrphanNetnsReleasesIP(t *testing.T) {
+	e := newEnv(t)
+	pod := e.runPod(podConfig(t, "orphan"))
+	st, err := e.rs.PodSandboxStatus(e.ctx, pod, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := st.GetStatus().GetNetwork().GetIp()
+	ipFile := filepath.Join(shared.ipamDir, "kcridtest", ip)
+	if _, err := os.Stat(ipFile); err != nil {
+		t.Fatalf("IP %s of the pod not allocated: %v", ip, err)
+	}
+	e.stop()
+	// What a crash before the record leaves: the netns (with its owner
+	// file) and the IP, no pause container.
+	client, err := daemon.Client(e.ctx, e.cfg.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctr, err := client.LoadContainer(e.ctx, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task, err := ctr.Task(e.ctx, nil); err == nil {
+		if _, err := task.Delete(e.ctx, containerd.WithProcessKill); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ctr.Delete(e.ctx, containerd.WithSnapshotCleanup); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	if _, err := os.Stat(ipFile); !os.IsNotExist(err) {
+		t.Errorf("IP %s still allocated after recovery: %v", ip, err)
+	}
+	for _, dir := range []string{"netns", "netns-owners"} {
+		if entries, _ := os.ReadDir(filepath.Join(e.cfg.StateDir, dir)); len(entries) != 0 {
+			t.Errorf("%s after recovery: %d entries, want none", dir, len(entries))
+		}
 	}
 }

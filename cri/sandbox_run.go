@@ -208,10 +208,15 @@ func (r *runtimeService) recordPodNetwork(ctx context.Context, meta *sandboxMeta
 // is over) and remove the namespace.
 func (r *runtimeService) startPodNetwork(ctx context.Context, id string, cfg *runtimeapi.PodSandboxConfig, nsPath string, undo *[]func(context.Context)) *network.PendingAttach {
 	*undo = append(*undo, func(ctx context.Context) {
-		if err := network.RemoveNamespace(nsPath); err != nil {
+		if err := r.cfg.removePodNetns(nsPath); err != nil {
 			log.G(ctx).WithError(err).Warn("undo netns")
 		}
 	})
+	if err := r.cfg.writeNetnsOwner(nsPath, id, cfg); err != nil {
+		// Without it only a crash during CNI ADD costs more (an address
+		// the next kcrid cannot give back): not worth failing the pod.
+		log.G(ctx).WithError(err).Warn("record the owner of a pod's netns")
+	}
 	attach := attachOptions(id, cfg)
 	pending := r.network.StartAttach(ctx, id, nsPath, attach)
 	*undo = append(*undo, func(ctx context.Context) {

@@ -65,7 +65,7 @@ func (r *runtimeService) stopSandbox(ctx context.Context, sb *sandbox) error {
 	case err != nil:
 		return fmt.Errorf("stop pod sandbox %s: %w", sb.meta.ID, err)
 	}
-	if err := network.RemoveNamespace(sb.meta.NetNSPath); err != nil {
+	if err := r.cfg.removePodNetns(sb.meta.NetNSPath); err != nil {
 		return fmt.Errorf("stop pod sandbox %s: %w", sb.meta.ID, err)
 	}
 	sb.status.NetworkDown = true
