@@ -29,7 +29,8 @@ func (e *env) leftovers() (ctrs, snaps, netns, ips []string) {
 	}
 	sn := cl.SnapshotService("overlayfs")
 	_ = sn.Walk(e.ctx, func(_ context.Context, info snapshots.Info) error {
-		if info.Kind == snapshots.KindActive {
+		// Kept pause rootfs snapshots are kcrid's pool, not leftovers.
+		if info.Kind == snapshots.KindActive && info.Labels["io.kcrid/pause-rootfs"] == "" {
 			snaps = append(snaps, info.Name)
 		}
 		return nil

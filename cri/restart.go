@@ -57,8 +57,10 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 		return fmt.Errorf("recover: list containers: %w", err)
 	}
 	// Sandboxes first: containers refer to them.
+	pauseRootfsInUse := map[string]bool{}
 	for _, rec := range records {
 		if rec.Labels[labelKind] == kindSandbox {
+			pauseRootfsInUse[rec.SnapshotKey] = true
 			if err := r.recoverSandbox(ctx, rec); err != nil {
 				log.G(ctx).WithError(err).WithField("id", rec.ID).Warn("recover sandbox; skipped")
 			}
@@ -71,6 +73,7 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 			}
 		}
 	}
+	r.pauseRootfs = loadPauseRootfsPool(ctx, r.client, r.images.images.Snapshotter(), pauseRootfsInUse)
 	r.removeOrphanNetns(ctx)
 	r.removeOrphanImageVolumes(ctx)
 	r.removeOrphanSandboxRecords(ctx)

@@ -24,6 +24,9 @@ type runtimeService struct {
 	images     *imageService
 	oom        oomPolicy
 	creations  *creationLease // creation_lease.go
+	// pauseRootfs keeps removed pods' pause rootfs snapshots for the next
+	// pods (sandbox_rootfs_pool.go); loaded with the recovered index.
+	pauseRootfs *pauseRootfsPool
 
 	mu      sync.Mutex
 	podCIDR string

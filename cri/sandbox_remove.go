@@ -29,11 +29,7 @@ func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.R
 			return nil, fmt.Errorf("remove pod sandbox %s: %w", sb.meta.ID, err)
 		}
 	}
-	ctr, err := r.client.LoadContainer(ctx, sb.meta.ID)
-	if err == nil {
-		err = ctr.Delete(ctx, containerd.WithSnapshotCleanup)
-	}
-	if err != nil && !errdefs.IsNotFound(err) {
+	if err := r.deletePauseContainer(ctx, sb); err != nil {
 		return nil, fmt.Errorf("remove pod sandbox %s: delete pause container: %w", sb.meta.ID, err)
 	}
 	if err := r.deleteSandboxRecord(ctx, sb.meta.ID); err != nil {
@@ -49,4 +45,34 @@ func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.R
 	r.nri.removePodSandbox(ctx, sb)
 	r.publishSandboxEvent(ctx, sb.meta.ID, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT)
 	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
+
+// deletePauseContainer deletes the pause container's record; its rootfs
+// is kept for a next pod (sandbox_rootfs_pool.go), unless the pod had a
+// user namespace of its own (a remapped rootfs fits no other pod).
+func (r *runtimeService) deletePauseContainer(ctx context.Context, sb *sandbox) error {
+	ctr, err := r.client.LoadContainer(ctx, sb.meta.ID)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return err
+	}
+	userns, err := r.podUserNamespace(sb.config)
+	if err != nil || userns != nil || info.SnapshotKey == "" {
+		err = ctr.Delete(ctx, containerd.WithSnapshotCleanup)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if err := ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	r.pauseRootfs.put(ctx, info.SnapshotKey)
+	return nil
 }

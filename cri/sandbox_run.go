@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+	"github.com/opencontainers/image-spec/identity"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -101,9 +102,17 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	}
 	var rootfsMounts []mount.Mount
 	rootfs := withRootfs(id, r.images.images.Snapshotter(), imageInfo, image, &rootfsMounts)
-	if userns != nil {
+	spare, haveSpare := spareRootfs{}, false
+	switch {
+	case userns != nil:
 		specOpts = append(specOpts, userns.sandboxSpecOpt())
 		rootfs = r.userns.rootfs(userns, id, image)
+	case len(imageInfo.DiffIDs) > 0:
+		// A removed pod's pause rootfs, if one is kept (sandbox_rootfs_pool.go).
+		if spare, haveSpare = r.pauseRootfs.take(identity.ChainID(imageInfo.DiffIDs).String()); haveSpare {
+			rootfs = withSpareRootfs(r.images.images.Snapshotter(), spare, imageInfo.Name)
+			rootfsMounts = spare.mounts
+		}
 	}
 	status := sandboxStatus{Ready: true}
 	// A plain rootfs goes by the creation lease (creation_lease.go); one
@@ -112,7 +121,9 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 	createCtx := ctx
 	if userns == nil {
 		createCtx = r.creations.context(ctx)
-		defer r.creations.release(ctx, id)
+		if !haveSpare {
+			defer r.creations.release(ctx, id)
+		}
 	}
 	ctr, err := r.client.NewContainer(createCtx, id,
 		containerd.WithImage(image),
@@ -125,7 +136,11 @@ func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunP
 		withJSONExtension(extStatus, typeStatus, status),
 	)
 	if err != nil {
-		_ = r.client.SnapshotService(r.images.images.Snapshotter()).Remove(context.WithoutCancel(ctx), id)
+		if haveSpare {
+			r.pauseRootfs.giveBack(spare)
+		} else {
+			_ = r.client.SnapshotService(r.images.images.Snapshotter()).Remove(context.WithoutCancel(ctx), id)
+		}
 		return nil, fmt.Errorf("run pod sandbox %q: create pause container: %w", name, err)
 	}
 	undo = append(undo, func(ctx context.Context) {

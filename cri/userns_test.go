@@ -218,7 +218,7 @@ func (e *env) collectedSnapshotsBesidesLayers() []string {
 	}
 	var left []string
 	err = cl.SnapshotService("overlayfs").Walk(e.ctx, func(_ context.Context, info snapshots.Info) error {
-		if _, layer := info.Labels["containerd.io/snapshot.ref"]; !layer {
+		if _, layer := info.Labels["containerd.io/snapshot.ref"]; !layer && info.Labels["io.kcrid/pause-rootfs"] == "" {
 			left = append(left, info.Name)
 		}
 		return nil
