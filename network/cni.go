@@ -59,7 +59,7 @@ func NewManager(opts Options) (*Manager, error) {
 	c, err := gocni.New(
 		gocni.WithPluginDir(opts.BinDirs),
 		gocni.WithPluginConfDir(opts.ConfDir),
-		gocni.WithMinNetworkCount(2),
+		gocni.WithMinNetworkCount(1),
 		gocni.WithInterfacePrefix("eth"),
 	)
 	if err != nil {
@@ -73,7 +73,7 @@ var ErrNoConfig = errors.New("no CNI network config")
 
 // load re-reads the conf dir. Callers hold m.mu.
 func (m *Manager) load() error {
-	if err := m.cni.Load(gocni.WithLoNetwork, gocni.WithDefaultConf); err != nil {
+	if err := m.cni.Load(gocni.WithDefaultConf); err != nil {
 		return fmt.Errorf("%w in %s: %v: %w", ErrNoConfig, m.opts.ConfDir, err, errdefs.ErrFailedPrecondition)
 	}
 	return nil
@@ -129,6 +129,9 @@ func (m *Manager) Attach(ctx context.Context, id, nsPath string, opts AttachOpti
 	m.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if err := loopbackUp(nsPath); err != nil {
+		return nil, fmt.Errorf("cni add for pod %s: %w", id, err)
 	}
 	nsOpts := namespaceOptions(opts)
 	res, err := m.cni.Setup(ctx, id, nsPath, nsOpts...)
