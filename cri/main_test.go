@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -321,6 +322,17 @@ func (e *env) startContainer(pod string, podCfg *runtimeapi.PodSandboxConfig, cf
 		e.t.Fatalf("StartContainer: %v", err)
 	}
 	return id
+}
+
+// execOK runs cmd in container id and returns its trimmed stdout; a
+// failure or non-zero exit fails the test.
+func (e *env) execOK(id string, cmd ...string) string {
+	e.t.Helper()
+	stdout, stderr, err := e.rs.ExecSync(e.ctx, id, cmd, 10*time.Second)
+	if err != nil {
+		e.t.Fatalf("exec %v in %s: %v (stderr %q)", cmd, id, err, stderr)
+	}
+	return strings.TrimSpace(string(stdout))
 }
 
 // waitState waits up to 10s for a container state.

@@ -15,14 +15,7 @@ import (
 func TestPodNamespaces(t *testing.T) {
 	e := newEnv(t)
 	e.pullBusybox()
-	exec := func(ctr string, cmd ...string) string {
-		t.Helper()
-		out, stderr, err := e.rs.ExecSync(e.ctx, ctr, cmd, 10*time.Second)
-		if err != nil {
-			t.Fatalf("exec %v: %v %s", cmd, err, stderr)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	exec := e.execOK
 	hostNS := func(kind string) string {
 		l, err := os.Readlink("/proc/self/ns/" + kind)
 		if err != nil {

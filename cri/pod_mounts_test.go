@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -17,14 +16,7 @@ import (
 func TestPodMounts(t *testing.T) {
 	e := newEnv(t)
 	e.pullBusybox()
-	exec := func(id string, cmd ...string) string {
-		t.Helper()
-		stdout, stderr, err := e.rs.ExecSync(e.ctx, id, cmd, 10*time.Second)
-		if err != nil {
-			t.Fatalf("exec %v: %v (%s)", cmd, err, stderr)
-		}
-		return strings.TrimSpace(string(stdout))
-	}
+	exec := e.execOK
 
 	podCfg := podConfig(t, "mounts")
 	pod := e.runPod(podCfg)

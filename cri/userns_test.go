@@ -138,11 +138,7 @@ func TestUserNamespacePod(t *testing.T) {
 
 	run := func(ctr string, cmd string) string {
 		t.Helper()
-		stdout, stderr, err := e.rs.ExecSync(e.ctx, ctr, []string{"sh", "-c", cmd}, 10*time.Second)
-		if err != nil {
-			t.Fatalf("%s: %v (stderr %q)", cmd, err, stderr)
-		}
-		return strings.TrimSpace(string(stdout))
+		return e.execOK(ctr, "sh", "-c", cmd)
 	}
 	if got := strings.Fields(run(app, "cat /proc/self/uid_map")); strings.Join(got, " ") != "0 200000 65536" {
 		t.Errorf("uid_map in the pod: %v, want 0 200000 65536", got)

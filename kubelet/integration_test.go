@@ -256,9 +256,14 @@ func testPods(t *testing.T, rt *criRuntime) {
 		_, err := os.Stat(newLogDir)
 		return os.IsNotExist(err), fmt.Sprint(err)
 	})
-	if p := a.pod("web"); p != nil {
-		t.Errorf("removed pod still listed: %+v", p.Status)
-	}
+	// /pods lists it (with a deletion timestamp) until its removal is done.
+	waitFor(t, 10*time.Second, "web pod gone from /pods", func() (bool, string) {
+		p := a.pod("web")
+		if p == nil {
+			return true, ""
+		}
+		return false, fmt.Sprintf("listed, deletionTimestamp %v", p.DeletionTimestamp)
+	})
 	// The other pods were not disturbed.
 	if cs := containerStatus(a.pod("once"), "main"); cs.RestartCount != 0 {
 		t.Errorf("once restarted: %+v", cs)

@@ -102,6 +102,9 @@ func writePods(w io.Writer, list *v1.PodList, format string) error {
 		if p.Status.Reason != "" {
 			phase += " (" + p.Status.Reason + ")"
 		}
+		if p.DeletionTimestamp != nil {
+			phase = "Terminating" // as kubectl shows a pod being deleted
+		}
 		ip := p.Status.PodIP
 		if ip == "" {
 			ip = "-"

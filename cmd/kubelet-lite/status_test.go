@@ -33,17 +33,27 @@ func samplePods() *v1.PodList {
 
 func TestWritePodsTable(t *testing.T) {
 	var out bytes.Buffer
-	if err := writePods(&out, samplePods(), "table"); err != nil {
+	pods := samplePods()
+	deleted := metav1.Now()
+	pods.Items = append(pods.Items, v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "default", DeletionTimestamp: &deleted},
+		Spec:       v1.PodSpec{Containers: []v1.Container{{Name: "app"}}},
+		Status: v1.PodStatus{Phase: v1.PodRunning, PodIP: "10.243.0.5", ContainerStatuses: []v1.ContainerStatus{
+			{Name: "app", Ready: true, State: v1.ContainerState{Running: &v1.ContainerStateRunning{}}},
+		}},
+	})
+	if err := writePods(&out, pods, "table"); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 {
+	if len(lines) != 4 {
 		t.Fatalf("table:\n%s", out.String())
 	}
 	for i, want := range [][]string{
 		{"NAMESPACE", "NAME", "PHASE", "READY", "RESTARTS", "IP", "CONTAINERS"},
 		{"default", "web", "Running", "1/2", "3", "10.243.0.4", "httpd=Running,side=CrashLoopBackOff"},
 		{"default", "bad", "Failed", "(FailedToLoad)", "0/0", "0", "-", "-"},
+		{"default", "old", "Terminating", "1/1", "0", "10.243.0.5", "app=Running"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("line %d: %q, want %q", i, got, want)
