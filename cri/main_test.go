@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +72,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if cleanup != nil {
 		cleanup()
+	}
+	for _, dir := range podLogDirs.dirs {
+		_ = os.RemoveAll(dir)
 	}
 	if daemon != nil {
 		if err := daemon.Stop(); err != nil {
@@ -266,11 +270,32 @@ func (e *env) removeAll() {
 	}
 }
 
+// podLogDirs are the pods' log dirs, removed once every test is done. A
+// t.TempDir would be removed before the env's cleanup stops the pod's
+// containers, and a running container's log writer recreates its file
+// (it follows rotation), so the removal could fail.
+var podLogDirs struct {
+	sync.Mutex
+	dirs []string
+}
+
+func podLogDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "kcrid-logs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	podLogDirs.Lock()
+	podLogDirs.dirs = append(podLogDirs.dirs, dir)
+	podLogDirs.Unlock()
+	return dir
+}
+
 func podConfig(t *testing.T, name string) *runtimeapi.PodSandboxConfig {
 	return &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Namespace: "default", Uid: name + "-uid"},
 		Hostname:     name,
-		LogDirectory: t.TempDir(),
+		LogDirectory: podLogDir(t),
 		Labels:       map[string]string{"app": name},
 		DnsConfig:    &runtimeapi.DNSConfig{Servers: []string{"10.231.0.10"}, Searches: []string{"svc.test"}, Options: []string{"ndots:5"}},
 		Linux:        &runtimeapi.LinuxPodSandboxConfig{},
