@@ -75,6 +75,7 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 	}
 	r.pauseRootfs = loadPauseRootfsPool(ctx, r.client, r.images.images.Snapshotter(), pauseRootfsInUse)
 	r.removeOrphanNetns(ctx)
+	r.removeOrphanSandboxDirs(ctx)
 	r.removeOrphanImageVolumes(ctx)
 	r.removeOrphanSandboxRecords(ctx)
 	return nil

@@ -143,8 +143,8 @@ func TestStartTimeSurvivesRestart(t *testing.T) {
 }
 
 // TestOrphanNetnsReleasesIP: a pod whose record never got written (kcrid
-// died during RunPodSandbox) leaves a netns with an IP; the next kcrid runs
-// CNI DEL for it, from its owner file, and removes it.
+// died during RunPodSandbox) leaves a netns with an IP and a /dev/shm; the
+// next kcrid runs CNI DEL for it, from its owner file, and removes both.
 func TestOrphanNetnsReleasesIP(t *testing.T) {
 	e := newEnv(t)
 	pod := e.runPod(podConfig(t, "orphan"))
@@ -180,6 +180,9 @@ func TestOrphanNetnsReleasesIP(t *testing.T) {
 	e.start()
 	if _, err := os.Stat(ipFile); !os.IsNotExist(err) {
 		t.Errorf("IP %s still allocated after recovery: %v", ip, err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, "sandboxes", pod)); !os.IsNotExist(err) {
+		t.Errorf("the unknown pod's state dir (its /dev/shm) after recovery: %v, want it gone", err)
 	}
 	for _, dir := range []string{"netns", "netns-owners"} {
 		if entries, _ := os.ReadDir(filepath.Join(e.cfg.StateDir, dir)); len(entries) != 0 {

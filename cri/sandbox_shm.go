@@ -1,11 +1,13 @@
 package cri
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -67,4 +69,27 @@ func (c Config) removeSandboxState(id string) error {
 		return err
 	}
 	return os.RemoveAll(filepath.Dir(shm))
+}
+
+// removeOrphanSandboxDirs unmounts and removes the dirs of pods kcrid does
+// not know (a RunPodSandbox cut short by a crash, a pause container
+// deleted behind kcrid's back): their /dev/shm under the state dir and
+// their files under the root dir. It runs at start, before kcrid serves.
+func (r *runtimeService) removeOrphanSandboxDirs(ctx context.Context) {
+	for _, parent := range []string{filepath.Join(r.cfg.StateDir, "sandboxes"), filepath.Join(r.cfg.RootDir, "sandboxes")} {
+		entries, _ := os.ReadDir(parent)
+		for _, e := range entries {
+			id := e.Name()
+			if _, err := r.sandboxes.get(id); err == nil {
+				continue
+			}
+			err := r.cfg.removeSandboxState(id)
+			if err == nil {
+				err = os.RemoveAll(r.cfg.sandboxDir(id))
+			}
+			if err != nil {
+				log.G(ctx).WithError(err).WithField("sandbox", id).Warn("remove the dirs of an unknown pod")
+			}
+		}
+	}
 }
