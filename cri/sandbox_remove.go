@@ -11,8 +11,8 @@ import (
 )
 
 // RemovePodSandbox stops the pod if needed, removes its containers, the
-// pause container with its snapshot and the sandbox dirs. Unknown IDs
-// succeed.
+// pause container (its rootfs kept for a next pod, see deletePauseContainer)
+// and the sandbox dirs. Unknown IDs succeed.
 func (r *runtimeService) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
 	sb, err := r.sandboxes.get(req.GetPodSandboxId())
 	if errdefs.IsNotFound(err) {

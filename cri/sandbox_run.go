@@ -21,8 +21,8 @@ import (
 
 // RunPodSandbox creates the pod's network namespace, attaches it through
 // CNI, writes the pod's hostname/hosts/resolv.conf, mounts its /dev/shm
-// and starts the pause container. Whatever fails, everything done before is undone: no netns,
-// IP, container, snapshot or sandbox dir stays behind.
+// and starts the pause container. Whatever fails, everything done before
+// is undone: no netns, IP, container, snapshot or sandbox dir stays behind.
 func (r *runtimeService) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (_ *runtimeapi.RunPodSandboxResponse, retErr error) {
 	cfg := req.GetConfig()
 	md := cfg.GetMetadata()
