@@ -57,10 +57,11 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 		return fmt.Errorf("recover: list containers: %w", err)
 	}
 	// Sandboxes first: containers refer to them.
-	pauseRootfsInUse := map[string]bool{}
+	pauseRootfsInUse, sandboxRecords := map[string]bool{}, map[string]bool{}
 	for _, rec := range records {
 		if rec.Labels[labelKind] == kindSandbox {
 			pauseRootfsInUse[rec.SnapshotKey] = true
+			sandboxRecords[rec.ID] = true
 			if err := r.recoverSandbox(ctx, rec); err != nil {
 				log.G(ctx).WithError(err).WithField("id", rec.ID).Warn("recover sandbox; skipped")
 			}
@@ -74,8 +75,8 @@ func (r *runtimeService) recoverState(ctx context.Context) error {
 		}
 	}
 	r.pauseRootfs = loadPauseRootfsPool(ctx, r.client, r.images.images.Snapshotter(), pauseRootfsInUse)
-	r.removeOrphanNetns(ctx)
-	r.removeOrphanSandboxDirs(ctx)
+	r.removeOrphanNetns(ctx, sandboxRecords)
+	r.removeOrphanSandboxDirs(ctx, sandboxRecords)
 	r.removeOrphanImageVolumes(ctx)
 	r.removeOrphanSandboxRecords(ctx)
 	return nil

@@ -69,9 +69,10 @@ func (c Config) removePodNetns(nsPath string) error {
 
 // removeOrphanNetns removes namespaces under the netns dir that no sandbox
 // refers to (left by a crash during RunPodSandbox), after CNI DEL for the
-// pod its owner file names. It runs before kcrid serves, so no
-// RunPodSandbox can be making one.
-func (r *runtimeService) removeOrphanNetns(ctx context.Context) {
+// pod its owner file names. A namespace whose owner has a record that
+// failed to recover is left alone: its containers may be using it. It runs
+// before kcrid serves, so no RunPodSandbox can be making one.
+func (r *runtimeService) removeOrphanNetns(ctx context.Context, recorded map[string]bool) {
 	known := map[string]bool{}
 	for _, sb := range r.sandboxes.list() {
 		known[sb.meta.NetNSPath] = true
@@ -82,7 +83,17 @@ func (r *runtimeService) removeOrphanNetns(ctx context.Context) {
 		if known[nsPath] {
 			continue
 		}
-		r.releaseOrphanNetwork(ctx, nsPath)
+		owner, cfg, err := r.cfg.readNetnsOwner(nsPath)
+		switch {
+		case err == nil && recorded[owner.SandboxID]:
+			log.G(ctx).WithField("sandbox", owner.SandboxID).Warn("netns of a pod that failed to recover; left as it is")
+			continue
+		case err == nil:
+			r.releaseOrphanNetwork(ctx, nsPath, owner.SandboxID, cfg)
+		case !os.IsNotExist(err):
+			// Made before owner files, or the crash came before it.
+			log.G(ctx).WithError(err).WithField("netns", nsPath).Warn("unreadable owner file; no CNI DEL for the orphan netns")
+		}
 		if err := r.cfg.removePodNetns(nsPath); err != nil {
 			log.G(ctx).WithError(err).Warn("remove orphan netns")
 		} else {
@@ -100,22 +111,28 @@ func (r *runtimeService) removeOrphanNetns(ctx context.Context) {
 	}
 }
 
-// releaseOrphanNetwork runs CNI DEL for an orphan namespace whose owner is
-// known.
-func (r *runtimeService) releaseOrphanNetwork(ctx context.Context, nsPath string) {
-	b, err := os.ReadFile(r.cfg.netnsOwnerFile(nsPath))
-	if err != nil {
-		return // made before owner files, or the crash came before it
-	}
+// readNetnsOwner reads the owner file of the namespace at nsPath.
+func (c Config) readNetnsOwner(nsPath string) (netnsOwner, *runtimeapi.PodSandboxConfig, error) {
 	var owner netnsOwner
+	b, err := os.ReadFile(c.netnsOwnerFile(nsPath))
+	if err != nil {
+		return owner, nil, err
+	}
 	cfg := &runtimeapi.PodSandboxConfig{}
-	if err := json.Unmarshal(b, &owner); err != nil || proto.Unmarshal(owner.Config, cfg) != nil {
-		log.G(ctx).WithField("netns", nsPath).Warn("unreadable owner file; no CNI DEL for the orphan netns")
+	if err := json.Unmarshal(b, &owner); err != nil {
+		return owner, nil, fmt.Errorf("owner of %s: %w", nsPath, err)
+	}
+	if err := proto.Unmarshal(owner.Config, cfg); err != nil {
+		return owner, nil, fmt.Errorf("owner of %s: pod config: %w", nsPath, err)
+	}
+	return owner, cfg, nil
+}
+
+// releaseOrphanNetwork runs CNI DEL for an orphan namespace of pod id.
+func (r *runtimeService) releaseOrphanNetwork(ctx context.Context, nsPath, id string, cfg *runtimeapi.PodSandboxConfig) {
+	if err := r.network.Detach(ctx, id, nsPath, attachOptions(id, cfg)); err != nil {
+		log.G(ctx).WithError(err).WithField("sandbox", id).Warn("CNI DEL for an orphan netns")
 		return
 	}
-	if err := r.network.Detach(ctx, owner.SandboxID, nsPath, attachOptions(owner.SandboxID, cfg)); err != nil {
-		log.G(ctx).WithError(err).WithField("sandbox", owner.SandboxID).Warn("CNI DEL for an orphan netns")
-		return
-	}
-	log.G(ctx).WithField("sandbox", owner.SandboxID).Info("released the network of a pod that was never recorded")
+	log.G(ctx).WithField("sandbox", id).Info("released the network of a pod that was never recorded")
 }

@@ -71,16 +71,18 @@ func (c Config) removeSandboxState(id string) error {
 	return os.RemoveAll(filepath.Dir(shm))
 }
 
-// removeOrphanSandboxDirs unmounts and removes the dirs of pods kcrid does
-// not know (a RunPodSandbox cut short by a crash, a pause container
+// removeOrphanSandboxDirs unmounts and removes the dirs of pods that have
+// no record (a RunPodSandbox cut short by a crash, a pause container
 // deleted behind kcrid's back): their /dev/shm under the state dir and
-// their files under the root dir. It runs at start, before kcrid serves.
-func (r *runtimeService) removeOrphanSandboxDirs(ctx context.Context) {
+// their files under the root dir. A pod with a record that failed to
+// recover keeps them: its containers may be running on them. It runs at
+// start, before kcrid serves.
+func (r *runtimeService) removeOrphanSandboxDirs(ctx context.Context, recorded map[string]bool) {
 	for _, parent := range []string{filepath.Join(r.cfg.StateDir, "sandboxes"), filepath.Join(r.cfg.RootDir, "sandboxes")} {
 		entries, _ := os.ReadDir(parent)
 		for _, e := range entries {
 			id := e.Name()
-			if _, err := r.sandboxes.get(id); err == nil {
+			if recorded[id] {
 				continue
 			}
 			err := r.cfg.removeSandboxState(id)
