@@ -20,6 +20,9 @@ var daemon *testenv.Containerd
 var daemonErr error
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(listenHelperEnv); path != "" {
+		listenHelper(path)
+	}
 	flag.Parse()
 	if !testing.Short() && os.Geteuid() == 0 {
 		daemon, daemonErr = testenv.StartContainerd(context.Background(), testenv.ContainerdOptions{})

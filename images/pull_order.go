@@ -2,6 +2,7 @@ package images
 
 import (
 	"context"
+	"runtime"
 	"sync"
 
 	"github.com/containerd/containerd/v2/core/images"
@@ -9,8 +10,9 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// layerWindow makes layers download in the order the manifest lists them,
-// at most size at a time: layer i starts once layer i-size is in.
+// layerWindow makes layers download in the order the manifest lists them:
+// a layer starts once fewer than size of the layers below it that are
+// being fetched remain unfinished.
 //
 // containerd's unpacker starts a fetch for every layer at once and the
 // resolver's limit then admits them in whatever order their goroutines
@@ -18,26 +20,51 @@ import (
 // applied bottom-up, unpacking waits for it while later layers sit
 // downloaded. In order, the bottom layer is among the first in and
 // unpacking runs alongside the downloads of the layers above it.
+//
+// Only the layers that reach the window count: the unpacker fetches none
+// of the bottom layers whose snapshots already exist (a base shared with
+// an image already pulled), and a layer must not wait for those.
 type layerWindow struct {
 	size int
 
 	mu       sync.Mutex
 	position map[digest.Digest]int
-	done     map[int]chan struct{}
+	// pending counts, per position, the fetches that reached the window
+	// and have not finished.
+	pending map[int]int
+	// turns are the unfinished fetches of each layer: a layer a manifest
+	// lists twice is fetched twice.
+	turns map[digest.Digest][]*fetchTurn
+	// changed is closed, and replaced, whenever a fetch finishes.
+	changed chan struct{}
+}
+
+// fetchTurn is one fetch of a layer in the window.
+type fetchTurn struct {
+	layer    digest.Digest
+	position int
+	done     bool
 }
 
 func newLayerWindow(size int) *layerWindow {
-	return &layerWindow{size: max(size, 1), position: map[digest.Digest]int{}, done: map[int]chan struct{}{}}
+	return &layerWindow{
+		size:     max(size, 1),
+		position: map[digest.Digest]int{},
+		pending:  map[int]int{},
+		turns:    map[digest.Digest][]*fetchTurn{},
+		changed:  make(chan struct{}),
+	}
 }
 
 // wrap is an image handler wrapper (containerd.WithImageHandlerWrapper).
 func (w *layerWindow) wrap(h images.Handler) images.Handler {
 	return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 		if images.IsLayerType(desc.MediaType) {
-			if err := w.waitTurn(ctx, desc.Digest); err != nil {
+			turn, err := w.waitTurn(ctx, desc.Digest)
+			if err != nil {
 				return nil, err
 			}
-			defer w.finished(desc.Digest)
+			defer w.finish(turn)
 		}
 		children, err := h.Handle(ctx, desc)
 		if err == nil && images.IsManifestType(desc.MediaType) {
@@ -64,49 +91,97 @@ func (w *layerWindow) learn(children []ocispec.Descriptor) {
 	}
 }
 
-// waitTurn blocks until the layer size places below this one is in. A
-// layer of no known position (not from a manifest seen) does not wait.
-func (w *layerWindow) waitTurn(ctx context.Context, layer digest.Digest) error {
+// waitTurn blocks while size or more of the layers below this one are
+// pending. A layer of no known position (not from a manifest seen) does
+// not wait and gets no turn.
+func (w *layerWindow) waitTurn(ctx context.Context, layer digest.Digest) (*fetchTurn, error) {
 	w.mu.Lock()
-	i, known := w.position[layer]
-	var before chan struct{}
-	if known && i >= w.size {
-		before = w.doneLocked(i - w.size)
-	}
-	w.mu.Unlock()
-	if before == nil {
-		return nil
-	}
-	select {
-	case <-before:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// finished lets the layer size places above this one start. Called once
-// per fetch, whether it succeeded or not: a failed fetch fails the pull.
-func (w *layerWindow) finished(layer digest.Digest) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	i, known := w.position[layer]
 	if !known {
-		return
+		w.mu.Unlock()
+		return nil, nil
 	}
-	ch := w.doneLocked(i)
-	select {
-	case <-ch:
-	default:
-		close(ch)
+	turn := &fetchTurn{layer: layer, position: i}
+	w.pending[i]++
+	w.turns[layer] = append(w.turns[layer], turn)
+	w.mu.Unlock()
+	// The unpacker starts the fetches of all its layers in one go; letting
+	// the others register before deciding keeps a layer that happens to
+	// run first from taking a place meant for one below it.
+	runtime.Gosched()
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.pendingBelowLocked(i) >= w.size {
+		changed := w.changed
+		w.mu.Unlock()
+		select {
+		case <-changed:
+			w.mu.Lock()
+		case <-ctx.Done():
+			w.mu.Lock()
+			w.endLocked(turn)
+			return nil, ctx.Err()
+		}
+	}
+	return turn, nil
+}
+
+func (w *layerWindow) pendingBelowLocked(i int) int {
+	n := 0
+	for position, count := range w.pending {
+		if position < i {
+			n += count
+		}
+	}
+	return n
+}
+
+// written ends the turn of a fetch of layer once all its bytes are in,
+// before its commit: the next download need not wait for the disk sync.
+func (w *layerWindow) written(layer digest.Digest) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, turn := range w.turns[layer] {
+		if !turn.done {
+			w.finishLocked(turn)
+			return
+		}
 	}
 }
 
-func (w *layerWindow) doneLocked(i int) chan struct{} {
-	ch, ok := w.done[i]
-	if !ok {
-		ch = make(chan struct{})
-		w.done[i] = ch
+// finish ends turn when its handler returns, whether the fetch succeeded
+// or not (a failed fetch fails the pull).
+func (w *layerWindow) finish(turn *fetchTurn) {
+	if turn == nil {
+		return
 	}
-	return ch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.endLocked(turn)
+}
+
+// endLocked finishes turn and forgets it.
+func (w *layerWindow) endLocked(turn *fetchTurn) {
+	w.finishLocked(turn)
+	turns := w.turns[turn.layer]
+	for i, t := range turns {
+		if t == turn {
+			w.turns[turn.layer] = append(turns[:i], turns[i+1:]...)
+			break
+		}
+	}
+	if len(w.turns[turn.layer]) == 0 {
+		delete(w.turns, turn.layer)
+	}
+}
+
+func (w *layerWindow) finishLocked(turn *fetchTurn) {
+	if turn.done {
+		return
+	}
+	turn.done = true
+	w.pending[turn.position]--
+	close(w.changed)
+	w.changed = make(chan struct{})
 }

@@ -133,3 +133,40 @@ func TestPullCorruptBlobLeavesNothingBehind(t *testing.T) {
 	}
 	assertNoSnapshots(t, e)
 }
+
+// An image whose bottom layers are already unpacked (a base shared with
+// an image pulled before) fetches only its top layers; they must not wait
+// for the others.
+func TestPullSharedBaseLayers(t *testing.T) {
+	e := newEnv(t)
+	host := testenv.NewRegistry(t, testenv.RegistryOptions{})
+	seed := time.Now().UnixNano()
+	for _, image := range []struct {
+		layers int
+		ref    string
+	}{{4, host + "/kctr/base:1"}, {7, host + "/kctr/derived:1"}} {
+		img, err := testimages.MultiLayer(image.layers, 64<<10, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := testimages.Push(context.Background(), img, image.ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unpackInProcess, err := images.SharesDaemonFilesystem(daemon.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := images.NewService(e.client, images.ServiceOptions{UnpackInProcess: unpackInProcess})
+	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
+	defer cancel()
+	for _, ref := range []string{host + "/kctr/base:1", host + "/kctr/derived:1"} {
+		if _, err := svc.Pull(ctx, ref, images.PullOptions{MaxConcurrentDownloads: 2}); err != nil {
+			t.Fatalf("pull %s: %v", ref, err)
+		}
+		unpacked, err := mustImage(t, e, ref).IsUnpacked(e.ctx, "overlayfs")
+		if err != nil || !unpacked {
+			t.Fatalf("%s not unpacked (err %v)", ref, err)
+		}
+	}
+}

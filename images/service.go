@@ -3,7 +3,13 @@ package images
 import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/defaults"
+	"golang.org/x/sync/semaphore"
 )
+
+// keptLayersBudget bounds the layer bytes a Service keeps in memory for
+// unpacking in process, over all its pulls; layers beyond it are unpacked
+// by the daemon.
+const keptLayersBudget = 64 << 20
 
 // Service does image work in containerd. The containerd namespace comes
 // from the context of each call, as everywhere in containerd's client.
@@ -12,6 +18,8 @@ type Service struct {
 	snapshotter string
 	registry    RegistryOptions
 	described   describeCache
+	// keptLayers is nil unless layers are unpacked in process.
+	keptLayers *semaphore.Weighted
 }
 
 // ServiceOptions configures a Service.
@@ -19,6 +27,11 @@ type ServiceOptions struct {
 	// Snapshotter images are unpacked into; empty means overlayfs.
 	Snapshotter string
 	Registry    RegistryOptions
+	// UnpackInProcess lets pulls write layers into the snapshotter's dirs
+	// from this process rather than through the daemon's diff service.
+	// Set it only when SharesDaemonFilesystem says this process sees the
+	// daemon's files.
+	UnpackInProcess bool
 }
 
 // NewService returns a Service using client.
@@ -27,7 +40,11 @@ func NewService(client *containerd.Client, opts ServiceOptions) *Service {
 	if snapshotter == "" {
 		snapshotter = defaults.DefaultSnapshotter
 	}
-	return &Service{client: client, snapshotter: snapshotter, registry: opts.Registry}
+	s := &Service{client: client, snapshotter: snapshotter, registry: opts.Registry}
+	if opts.UnpackInProcess {
+		s.keptLayers = semaphore.NewWeighted(keptLayersBudget)
+	}
+	return s
 }
 
 // Snapshotter is the snapshotter images are unpacked into.
