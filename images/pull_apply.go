@@ -9,6 +9,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/diff"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/archive"
 	"github.com/containerd/containerd/v2/pkg/archive/compression"
@@ -50,7 +51,7 @@ func (a *pullApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts
 	if !ok || len(opts) > 0 {
 		return a.daemon.Apply(ctx, desc, mounts, opts...)
 	}
-	layer, err := compression.DecompressStream(bytes.NewReader(kept.data))
+	layer, err := uncompressed(ctx, desc.MediaType, kept.data)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("apply layer %s: %w", desc.Digest, err)
 	}
@@ -72,6 +73,19 @@ func (a *pullApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts
 		diffID = digester.Digest()
 	}
 	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Size: stream.n, Digest: diffID}, nil
+}
+
+// uncompressed reads a layer's tar stream: as it is for a media type of
+// an uncompressed layer, as containerd's applier does, else decompressed.
+func uncompressed(ctx context.Context, mediaType string, data []byte) (io.ReadCloser, error) {
+	compressed, err := images.DiffCompression(ctx, mediaType)
+	if err != nil {
+		return nil, err
+	}
+	if compressed == "" {
+		return io.NopCloser(bytes.NewReader(data)), nil
+	}
+	return compression.DecompressStream(bytes.NewReader(data))
 }
 
 // inPlaceTarget is where a layer for mounts can be written without

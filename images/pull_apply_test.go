@@ -109,7 +109,6 @@ func TestPullUnpacksInProcessAsContainerdDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 	inProcess := images.NewService(refusing, images.ServiceOptions{UnpackInProcess: true})
-	t.Cleanup(func() { removeNamespace(inProcessCtx, e.client) })
 	pulled, err := inProcess.Pull(inProcessCtx, ref, images.PullOptions{})
 	if err != nil {
 		t.Fatalf("pull unpacking in process: %v", err)
@@ -117,7 +116,6 @@ func TestPullUnpacksInProcessAsContainerdDoes(t *testing.T) {
 	// Then by the daemon, which finds the blobs already in (containerd
 	// shares them between namespaces) and applies each itself.
 	daemonCtx := namespaces.WithNamespace(e.ctx, testenv.Namespace(t)+"-daemon")
-	t.Cleanup(func() { removeNamespace(daemonCtx, e.client) })
 	if _, err := images.NewService(e.client, images.ServiceOptions{}).Pull(daemonCtx, ref, images.PullOptions{}); err != nil {
 		t.Fatalf("pull unpacking by the daemon: %v", err)
 	}
@@ -177,20 +175,6 @@ func mustLayers(t *testing.T, trees ...*testimages.FS) []v1.Layer {
 		out = append(out, l)
 	}
 	return out
-}
-
-func removeNamespace(ctx context.Context, client *containerd.Client) {
-	ctx = context.WithoutCancel(ctx)
-	imageStore := client.ImageService()
-	list, _ := imageStore.List(ctx)
-	for _, img := range list {
-		_ = imageStore.Delete(ctx, img.Name)
-	}
-	ns, _ := namespaces.NamespaceRequired(ctx)
-	deadline := time.Now().Add(10 * time.Second)
-	for client.NamespaceService().Delete(ctx, ns) != nil && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // snapshotTrees describes the merged view of the snapshot chainID and
