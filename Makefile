@@ -82,6 +82,7 @@ demo: deps build
 BENCH_CONTAINERD ?= 1.6
 bench: deps build
 	$(GO) run ./bench/pull --bin $(BIN) --containerd $(BENCH_CONTAINERD)
+	$(GO) run ./bench/pull --bin $(BIN) --containerd $(BENCH_CONTAINERD) --content text
 	$(GO) run ./bench/run --bin $(BIN) --containerd $(BENCH_CONTAINERD)
 	$(GO) run ./bench/kcrictl --bin $(BIN) --containerd $(BENCH_CONTAINERD) --crictl $(TOOLS_BIN)/crictl
 	$(GO) run ./bench/pod-start --bin $(BIN) --containerd $(BENCH_CONTAINERD)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
@@ -71,7 +73,7 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (_
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	window := newLayerWindow(concurrency)
-	pullClient, store, err := s.clientForPull(ref.String(), !opts.SkipUnpack, window.written)
+	pullClient, store, err := s.clientForPull(ctx, ref.String(), !opts.SkipUnpack, window.written)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
@@ -124,9 +126,9 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (_
 // clientForPull is a client on s's connection that pulls ref through a
 // pullStore, and, when layers are unpacked in process, applies them with
 // a pullApplier.
-func (s *Service) clientForPull(ref string, unpack bool, written func(digest.Digest)) (*containerd.Client, *pullStore, error) {
+func (s *Service) clientForPull(ctx context.Context, ref string, unpack bool, written func(digest.Digest)) (*containerd.Client, *pullStore, error) {
 	var keptLayers *semaphore.Weighted
-	if unpack {
+	if unpack && s.keptLayers != nil && !s.appliesInParallel(ctx) {
 		keptLayers = s.keptLayers
 	}
 	store, err := newPullStore(s.client.ContentStore(), ref, keptLayers, written)
@@ -143,6 +145,18 @@ func (s *Service) clientForPull(ref string, unpack bool, written func(digest.Dig
 	}
 	client, err := containerd.NewWithConn(conn, containerd.WithDefaultNamespace(s.client.DefaultNamespace()), containerd.WithServices(services...))
 	return client, store, err
+}
+
+// appliesInParallel tells whether the unpacker can apply layers side by
+// side, the snapshotter rebasing them at commit (overlayfs on containerd
+// 2.x). Layers are then unpacked by the daemon: it applies them alongside
+// each other and the downloads, with its own CPU, which measured faster
+// than unpacking in process (bench/pull on 2.4: 497 against 565 ms). Only
+// a chain of applies, each waiting for the one below, gains from in-process
+// unpacking.
+func (s *Service) appliesInParallel(ctx context.Context) bool {
+	capabilities, err := s.client.GetSnapshotterCapabilities(ctx, s.snapshotter)
+	return err == nil && slices.Contains(capabilities, snapshots.RebaseCap)
 }
 
 // temporaryLease protects what an operation writes until the image record

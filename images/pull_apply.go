@@ -9,24 +9,21 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/diff"
-	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/archive"
-	"github.com/containerd/containerd/v2/pkg/archive/compression"
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// pullApplier unpacks the layers a pull kept in memory (see pullStore)
-// into their snapshots from this process, and leaves every other layer to
-// the daemon's diff service.
+// pullApplier unpacks the layers a pull kept in memory, decompressed (see
+// pullStore), into their snapshots from this process, and leaves every
+// other layer to the daemon's diff service.
 //
 // The daemon's applier reads the blob back from its content store and
 // hashes the uncompressed stream; Debian's containerd 1.6 hashes at about
 // 200 MB/s, which made applying the slowest step of each layer's unpack,
 // and the unpack is a chain: a layer's snapshot is prepared only once the
-// one below is committed. Here the bytes are at hand and their
-// uncompressed digest was computed while they downloaded.
+// one below is committed. Here the tar stream is at hand and its digest
+// was computed while the layer downloaded.
 //
 // Only a snapshot whose files can be written in place qualifies: an
 // overlay mount's upper dir (whiteouts converted as containerd does) or a
@@ -48,19 +45,10 @@ func (a *pullApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts
 	}
 	defer kept.release()
 	dir, applyOpts, ok := inPlaceTarget(mounts)
-	if !ok || len(opts) > 0 {
+	if !ok || len(opts) > 0 || kept.diffID == "" {
 		return a.daemon.Apply(ctx, desc, mounts, opts...)
 	}
-	layer, err := uncompressed(ctx, desc.MediaType, kept.data)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("apply layer %s: %w", desc.Digest, err)
-	}
-	defer layer.Close()
-	digester := digest.Canonical.Digester()
-	stream := &countingReader{r: layer}
-	if kept.diffID == "" {
-		stream.r = io.TeeReader(layer, digester.Hash())
-	}
+	stream := &countingReader{r: bytes.NewReader(kept.tar)}
 	if _, err := archive.Apply(ctx, dir, stream, applyOpts...); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("apply layer %s: %w", desc.Digest, err)
 	}
@@ -68,24 +56,7 @@ func (a *pullApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts
 	if _, err := io.Copy(io.Discard, stream); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("apply layer %s: %w", desc.Digest, err)
 	}
-	diffID := kept.diffID
-	if diffID == "" {
-		diffID = digester.Digest()
-	}
-	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Size: stream.n, Digest: diffID}, nil
-}
-
-// uncompressed reads a layer's tar stream: as it is for a media type of
-// an uncompressed layer, as containerd's applier does, else decompressed.
-func uncompressed(ctx context.Context, mediaType string, data []byte) (io.ReadCloser, error) {
-	compressed, err := images.DiffCompression(ctx, mediaType)
-	if err != nil {
-		return nil, err
-	}
-	if compressed == "" {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	}
-	return compression.DecompressStream(bytes.NewReader(data))
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Size: stream.n, Digest: kept.diffID}, nil
 }
 
 // inPlaceTarget is where a layer for mounts can be written without

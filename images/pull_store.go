@@ -23,16 +23,17 @@ import (
 //
 // It sets, in the commit of each blob, the labels containerd's pull
 // handlers would otherwise each write in a transaction of their own after
-// the commit: the blob's distribution source and, for a layer, its
-// uncompressed digest, computed as the bytes stream by. When a handler
-// then sets a label the blob already carries, the update is skipped.
-// Every metadata transaction costs the daemon a disk sync, and these
-// queued on one database with the unpacker's snapshot prepares and
-// commits: they were two of the five each layer took.
+// the commit: the blob's distribution source and, for a layer kept for
+// the in-process applier, its uncompressed digest, computed as the bytes
+// stream by. When a handler then sets a label the blob already carries,
+// the update is skipped. Every metadata transaction costs the daemon a
+// disk sync, and these queued on one database with the unpacker's
+// snapshot prepares and commits: they were two of the five each layer
+// took.
 //
-// With keptLayers set it also keeps each layer's bytes, up to that budget,
-// for the in-process applier (pullApplier), so that the daemon never reads
-// and hashes the blob again.
+// With keptLayers set it also keeps each layer's tar stream, up to that
+// budget, for the in-process applier (pullApplier): the daemon never reads
+// and hashes the blob again, and the layer is decompressed only once.
 type pullStore struct {
 	content.Store
 	sourceKey, sourceValue string
@@ -46,18 +47,42 @@ type pullStore struct {
 	kept      map[digest.Digest]*keptLayer
 }
 
-// keptLayer is a committed layer's bytes, with its uncompressed digest if
-// it was computed.
+// keptLayer is a layer's uncompressed tar stream, with its uncompressed
+// digest once committed.
 type keptLayer struct {
-	data   []byte
+	tar    []byte
 	diffID digest.Digest
 	budget *semaphore.Weighted
+	// held is how much of the budget tar takes.
+	held    int64
+	dropped bool
+}
+
+// Write adds p to the stream while the budget allows, and drops the whole
+// layer once it does not. It never fails: hashing goes on regardless.
+func (k *keptLayer) Write(p []byte) (int, error) {
+	if k.dropped {
+		return len(p), nil
+	}
+	if !k.budget.TryAcquire(int64(len(p))) {
+		k.drop()
+		return len(p), nil
+	}
+	k.held += int64(len(p))
+	k.tar = append(k.tar, p...)
+	return len(p), nil
 }
 
 // release returns the layer's bytes to the budget.
 func (k *keptLayer) release() {
-	k.budget.Release(int64(cap(k.data)))
-	k.data = nil
+	k.budget.Release(k.held)
+	k.held = 0
+	k.tar = nil
+}
+
+func (k *keptLayer) drop() {
+	k.release()
+	k.dropped = true
 }
 
 func newPullStore(store content.Store, ref string, keptLayers *semaphore.Weighted, written func(digest.Digest)) (*pullStore, error) {
@@ -116,11 +141,23 @@ func (s *pullStore) Writer(ctx context.Context, opts ...content.WriterOpt) (cont
 	lw.layer = true
 	if compressed == "" {
 		lw.labels[labels.LabelUncompressed] = desc.Digest.String()
-	} else {
-		lw.diffID = newDiffIDHasher()
 	}
-	if s.keptLayers != nil && desc.Size > 0 && s.keptLayers.TryAcquire(desc.Size) {
-		lw.kept = &keptLayer{data: make([]byte, 0, desc.Size), budget: s.keptLayers}
+	// Only a layer unpacked here is decompressed as it streams in; any
+	// other the daemon decompresses and hashes as it applies it, and doing
+	// it here too would cost more than the label update it saves.
+	if s.keptLayers == nil || desc.Size <= 0 {
+		return lw, nil
+	}
+	if compressed == "" {
+		if s.keptLayers.TryAcquire(desc.Size) {
+			lw.kept = &keptLayer{tar: make([]byte, 0, desc.Size), budget: s.keptLayers, held: desc.Size}
+		}
+		return lw, nil
+	}
+	if s.keptLayers.TryAcquire(desc.Size) { // at least as much as it will take
+		s.keptLayers.Release(desc.Size)
+		lw.kept = &keptLayer{budget: s.keptLayers}
+		lw.diffID = newDiffIDHasher(lw.kept)
 	}
 	return lw, nil
 }
@@ -202,7 +239,9 @@ type labellingWriter struct {
 	// streamed is how many bytes of the blob passed through Write in
 	// order from its start.
 	streamed int64
-	// kept collects the layer's bytes; nil when they are not kept.
+	// kept collects the layer's tar stream: the blob itself for an
+	// uncompressed layer, from diffID's decompression for a compressed
+	// one. nil when the layer is not kept.
 	kept *keptLayer
 }
 
@@ -222,15 +261,17 @@ func (w *labellingWriter) Write(p []byte) (int, error) {
 	n, err := w.Writer.Write(p)
 	if n > 0 {
 		w.streamed += int64(n)
-		if w.kept != nil {
-			if int64(len(w.kept.data)+n) > int64(cap(w.kept.data)) {
+		if w.kept != nil && w.diffID == nil {
+			if int64(len(w.kept.tar)+n) > int64(cap(w.kept.tar)) {
 				w.dropKept()
 			} else {
-				w.kept.data = append(w.kept.data, p[:n]...)
+				w.kept.tar = append(w.kept.tar, p[:n]...)
 			}
 		}
 		if w.diffID != nil && !w.diffID.write(p[:n]) {
-			w.stopHashing()
+			// The stream did not decompress: no digest, and the bytes kept
+			// came from it.
+			w.stopStreaming()
 		}
 	}
 	return n, err
@@ -241,16 +282,14 @@ func (w *labellingWriter) Truncate(size int64) error {
 	return w.Writer.Truncate(size)
 }
 
+// stopStreaming gives up the hash and the kept bytes, in that order: the
+// hash's goroutine writes the kept bytes of a compressed layer.
 func (w *labellingWriter) stopStreaming() {
-	w.stopHashing()
-	w.dropKept()
-}
-
-func (w *labellingWriter) stopHashing() {
 	if w.diffID != nil {
 		w.diffID.abort()
 		w.diffID = nil
 	}
+	w.dropKept()
 }
 
 func (w *labellingWriter) dropKept() {
@@ -267,12 +306,15 @@ func (w *labellingWriter) Commit(ctx context.Context, size int64, expected diges
 	}
 	set := maps.Clone(w.labels)
 	if w.diffID != nil {
-		if dgst, ok := w.diffID.finish(); ok && complete {
+		dgst, ok := w.diffID.finish()
+		if ok && complete {
 			set[labels.LabelUncompressed] = dgst.String()
+		} else {
+			w.dropKept()
 		}
 		w.diffID = nil
 	}
-	if !complete {
+	if !complete || (w.kept != nil && w.kept.dropped) {
 		w.dropKept()
 	}
 	// content.WithLabels replaces the labels, so the caller's are merged
@@ -306,7 +348,8 @@ func (w *labellingWriter) Close() error {
 }
 
 // diffIDHasher decompresses a layer fed to it piece by piece and hashes
-// the result, as the applier does when it unpacks the layer.
+// the result, as the applier does when it unpacks the layer, passing the
+// tar stream on to a keptLayer.
 type diffIDHasher struct {
 	pipe   *io.PipeWriter
 	result chan diffIDResult
@@ -317,11 +360,11 @@ type diffIDResult struct {
 	err    error
 }
 
-func newDiffIDHasher() *diffIDHasher {
+func newDiffIDHasher(kept *keptLayer) *diffIDHasher {
 	r, w := io.Pipe()
 	h := &diffIDHasher{pipe: w, result: make(chan diffIDResult, 1)}
 	go func() {
-		dgst, err := hashUncompressed(r)
+		dgst, err := hashUncompressed(r, kept)
 		// Unblock the writer should the stream end early.
 		r.CloseWithError(fmt.Errorf("layer stream ended: %w", io.ErrClosedPipe))
 		h.result <- diffIDResult{dgst, err}
@@ -329,14 +372,14 @@ func newDiffIDHasher() *diffIDHasher {
 	return h
 }
 
-func hashUncompressed(r io.Reader) (digest.Digest, error) {
+func hashUncompressed(r io.Reader, tar io.Writer) (digest.Digest, error) {
 	stream, err := compression.DecompressStream(r)
 	if err != nil {
 		return "", err
 	}
 	defer stream.Close()
 	digester := digest.Canonical.Digester()
-	if _, err := io.Copy(digester.Hash(), stream); err != nil {
+	if _, err := io.Copy(io.MultiWriter(digester.Hash(), tar), stream); err != nil {
 		return "", err
 	}
 	return digester.Digest(), nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 
@@ -90,8 +91,8 @@ func newPullStoreRig(t *testing.T) *pullStoreRig {
 }
 
 // gzipLayer is a gzip-compressed layer holding one file of data, its
-// descriptor and its uncompressed digest.
-func gzipLayer(t *testing.T, data string) ([]byte, ocispec.Descriptor, digest.Digest) {
+// descriptor, its uncompressed digest and its tar stream.
+func gzipLayer(t *testing.T, data string) ([]byte, ocispec.Descriptor, digest.Digest, []byte) {
 	t.Helper()
 	fs := testimages.NewFS()
 	fs.File("/etc/motd", 0o644, []byte(data))
@@ -111,8 +112,16 @@ func gzipLayer(t *testing.T, data string) ([]byte, ocispec.Descriptor, digest.Di
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc, err = layer.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tar, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(blob), Size: int64(len(blob))}
-	return blob, desc, digest.Digest(diffID.String())
+	return blob, desc, digest.Digest(diffID.String()), tar
 }
 
 const sourceLabel = labels.LabelDistributionSource + ".registry.example"
@@ -122,7 +131,7 @@ const sourceLabel = labels.LabelDistributionSource + ".registry.example"
 // daemon, and the layer's bytes wait for the applier.
 func TestPullStoreLabelsLayerAtCommit(t *testing.T) {
 	r := newPullStoreRig(t)
-	blob, desc, diffID := gzipLayer(t, "hello from a layer\n")
+	blob, desc, diffID, tar := gzipLayer(t, "hello from a layer\n")
 	if err := content.WriteBlob(r.ctx, r.store, "layer", bytes.NewReader(blob), desc); err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +167,8 @@ func TestPullStoreLabelsLayerAtCommit(t *testing.T) {
 	}
 
 	kept := r.store.takeLayer(desc.Digest)
-	if kept == nil || !bytes.Equal(kept.data, blob) || kept.diffID != diffID {
-		t.Fatalf("kept layer = %+v, want the blob with diff ID %s", kept, diffID)
+	if kept == nil || !bytes.Equal(kept.tar, tar) || kept.diffID != diffID {
+		t.Fatalf("kept layer = %+v, want its tar stream with diff ID %s", kept, diffID)
 	}
 	if r.budget.TryAcquire(testBudget) {
 		t.Fatal("the kept layer's bytes are not counted against the budget")
@@ -174,7 +183,7 @@ func TestPullStoreLabelsLayerAtCommit(t *testing.T) {
 // neither a hash nor kept bytes can come of that.
 func TestPullStoreResumedIngest(t *testing.T) {
 	r := newPullStoreRig(t)
-	blob, desc, _ := gzipLayer(t, "hello from a layer\n")
+	blob, desc, _, _ := gzipLayer(t, "hello from a layer\n")
 	w, err := content.OpenWriter(r.ctx, r.backing, content.WithRef("layer"), content.WithDescriptor(desc))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +231,7 @@ func TestPullStoreKeepsWithinBudget(t *testing.T) {
 		t.Error("a config blob was treated as a layer")
 	}
 
-	blob, desc, _ := gzipLayer(t, "hello from a layer\n")
+	blob, desc, _, _ := gzipLayer(t, "hello from a layer\n")
 	if !r.budget.TryAcquire(testBudget - desc.Size + 1) {
 		t.Fatal("budget unexpectedly taken")
 	}
@@ -232,9 +241,28 @@ func TestPullStoreKeepsWithinBudget(t *testing.T) {
 	if r.store.takeLayer(desc.Digest) != nil {
 		t.Fatal("a layer beyond the budget was kept")
 	}
+	if info, err := r.backing.Info(r.ctx, desc.Digest); err != nil || info.Labels[labels.LabelUncompressed] != "" {
+		t.Fatalf("a layer left to the daemon got labels %v (err %v); its uncompressed digest is the unpacker's to set", info.Labels, err)
+	}
 	r.budget.Release(testBudget - desc.Size + 1)
 
-	otherBlob, otherDesc, _ := gzipLayer(t, "another layer\n")
+	// Room for the blob but not for its tar stream: dropped on the way.
+	bigger, biggerDesc, biggerDiffID, biggerTar := gzipLayer(t, "a layer that compresses well "+strings.Repeat("well ", 1000))
+	if !r.budget.TryAcquire(testBudget - int64(len(biggerTar)) + 1) {
+		t.Fatal("budget unexpectedly taken")
+	}
+	if err := content.WriteBlob(r.ctx, r.store, "bigger", bytes.NewReader(bigger), biggerDesc); err != nil {
+		t.Fatal(err)
+	}
+	if r.store.takeLayer(biggerDesc.Digest) != nil {
+		t.Fatal("a layer whose tar stream outgrew the budget was kept")
+	}
+	if info, err := r.backing.Info(r.ctx, biggerDesc.Digest); err != nil || info.Labels[labels.LabelUncompressed] != biggerDiffID.String() {
+		t.Errorf("a layer hashed in full lacks its uncompressed digest: %v (err %v)", info.Labels, err)
+	}
+	r.budget.Release(testBudget - int64(len(biggerTar)) + 1)
+
+	otherBlob, otherDesc, _, _ := gzipLayer(t, "another layer\n")
 	if err := content.WriteBlob(r.ctx, r.store, "other", bytes.NewReader(otherBlob), otherDesc); err != nil {
 		t.Fatal(err)
 	}

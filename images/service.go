@@ -28,9 +28,10 @@ type ServiceOptions struct {
 	Snapshotter string
 	Registry    RegistryOptions
 	// UnpackInProcess lets pulls write layers into the snapshotter's dirs
-	// from this process rather than through the daemon's diff service.
-	// Set it only when SharesDaemonFilesystem says this process sees the
-	// daemon's files.
+	// from this process rather than through the daemon's diff service,
+	// where the snapshotter cannot rebase (layers are applied one after
+	// the other). Set it only when SharesDaemonFilesystem says this
+	// process sees the daemon's files.
 	UnpackInProcess bool
 }
 

@@ -27,16 +27,25 @@ func main() {
 	version := flag.String("containerd", "1.6", "containerd version: 1.6 or 2.4")
 	layers := flag.Int("layers", 20, "layers in the image")
 	layerSize := flag.Int64("layer-size", 2<<20, "bytes per layer")
+	contentKind := flag.String("content", "random", "layer content: random (does not compress) or text (compresses to about a quarter)")
 	runs := flag.Int("runs", 7, "pulls per tool")
 	extra := flag.String("kctr-flags", "", "extra flags for kctr pull, space separated (for experiments)")
 	flag.Parse()
-	if err := run(*binDir, *ctrBin, *version, *layers, *layerSize, *runs, strings.Fields(*extra)); err != nil {
+	if err := run(*binDir, *ctrBin, *version, *layers, *layerSize, *contentKind, *runs, strings.Fields(*extra)); err != nil {
 		fmt.Fprintf(os.Stderr, "bench/pull: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int, kctrFlags []string) error {
+func run(binDir, ctrBin, version string, layers int, layerSize int64, contentKind string, runs int, kctrFlags []string) error {
+	build := testimages.MultiLayer
+	switch contentKind {
+	case "random":
+	case "text":
+		build = testimages.MultiLayerText
+	default:
+		return fmt.Errorf("--content %q: want random or text", contentKind)
+	}
 	ctx := context.Background()
 	daemon, err := testenv.StartContainerd(ctx, testenv.ContainerdOptions{Version: version})
 	if err != nil {
@@ -52,7 +61,7 @@ func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int, 
 	registry := testenv.StartRegistry(testenv.RegistryOptions{})
 	defer registry.Close()
 
-	img, err := testimages.MultiLayer(layers, layerSize, 1)
+	img, err := build(layers, layerSize, 1)
 	if err != nil {
 		return err
 	}
@@ -79,7 +88,7 @@ func run(binDir, ctrBin, version string, layers int, layerSize int64, runs int, 
 	defer client.Close()
 	nsCtx := namespaces.WithNamespace(ctx, ns)
 
-	fmt.Printf("containerd %s, image of %d layers x %d KiB, %d pulls each (alternating)\n", daemon.DaemonVersion(), layers, layerSize>>10, runs)
+	fmt.Printf("containerd %s, image of %d layers x %d KiB of %s, %d pulls each (alternating)\n", daemon.DaemonVersion(), layers, layerSize>>10, contentKind, runs)
 	times := make([][]time.Duration, len(tools))
 	for i := 0; i < runs; i++ {
 		for t, tool := range tools {

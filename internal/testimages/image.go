@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -77,8 +78,22 @@ func WithUser(base v1.Image, user string) (v1.Image, error) {
 // same digests, and distinct seeds or layers never share a blob that a registry or
 // content store could deduplicate.
 func MultiLayer(layers int, layerSize int64, seed int64) (v1.Image, error) {
+	// Deflate cannot shrink random bytes and would emit stored blocks anyway;
+	// skipping the futile match search makes building several times faster.
+	return multiLayer(layers, layerSize, seed, func(r io.Reader) io.Reader { return r }, gzip.NoCompression)
+}
+
+// MultiLayerText is MultiLayer with text for content: words of a small
+// vocabulary, so each layer compresses to about a quarter, as the text,
+// binaries and libraries of real images roughly do. Pulling it decompresses
+// four bytes for every one downloaded.
+func MultiLayerText(layers int, layerSize int64, seed int64) (v1.Image, error) {
+	return multiLayer(layers, layerSize, seed, newWords, gzip.BestSpeed)
+}
+
+func multiLayer(layers int, layerSize int64, seed int64, content func(random io.Reader) io.Reader, level int) (v1.Image, error) {
 	if layers < 1 || layerSize < 0 {
-		return nil, fmt.Errorf("testimages: MultiLayer(%d, %d): need at least one layer and a non-negative size", layers, layerSize)
+		return nil, fmt.Errorf("testimages: %d layers of %d bytes: need at least one layer and a non-negative size", layers, layerSize)
 	}
 	ls := make([]v1.Layer, 0, layers)
 	for i := range layers {
@@ -88,11 +103,9 @@ func MultiLayer(layers int, layerSize int64, seed int64) (v1.Image, error) {
 		copy(key[16:], "kctr-multilayer!")
 		f := NewFS()
 		f.FileFrom(fmt.Sprintf("/layer-%d", i), 0o644, layerSize, func() io.Reader {
-			return rand.NewChaCha8(key)
+			return content(rand.NewChaCha8(key))
 		})
-		// Deflate cannot shrink random bytes and would emit stored blocks anyway;
-		// skipping the futile match search makes building several times faster.
-		l, err := f.layer(gzip.NoCompression)
+		l, err := f.layer(level)
 		if err != nil {
 			return nil, err
 		}
@@ -101,4 +114,36 @@ func MultiLayer(layers int, layerSize int64, seed int64) (v1.Image, error) {
 	return NewImage(v1.Config{
 		Env: []string{defaultPath},
 	}, ls...)
+}
+
+// words turns random bytes into an endless stream of words.
+type words struct {
+	random  io.Reader
+	pending []byte
+	buf     [256]byte
+}
+
+var vocabulary = strings.Fields("the a layer of an image holds files libraries and binaries " +
+	"config etc usr lib bin share doc locale zoneinfo python3 site packages init " +
+	"containerd runtime snapshot overlay kubelet pod sandbox")
+
+func newWords(random io.Reader) io.Reader { return &words{random: random} }
+
+func (w *words) Read(p []byte) (int, error) {
+	for len(w.pending) == 0 {
+		if _, err := io.ReadFull(w.random, w.buf[:]); err != nil {
+			return 0, err
+		}
+		for _, b := range w.buf {
+			w.pending = append(w.pending, vocabulary[int(b)%len(vocabulary)]...)
+			if b%16 == 0 {
+				w.pending = append(w.pending, '\n')
+			} else {
+				w.pending = append(w.pending, ' ')
+			}
+		}
+	}
+	n := copy(p, w.pending)
+	w.pending = w.pending[n:]
+	return n, nil
 }

@@ -72,6 +72,36 @@ func TestMultiLayer(t *testing.T) {
 	}
 }
 
+// Text layers compress to about a quarter, stay reproducible, and hold
+// exactly the size asked for.
+func TestMultiLayerText(t *testing.T) {
+	const n, size = 2, 256 << 10
+	img, err := MultiLayerText(n, size, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range layers {
+		entries := layerEntries(t, l)
+		if len(entries) != 1 || entries[0].hdr.Size != size {
+			t.Fatalf("layer %d: %d entries, want one file of %d bytes", i, len(entries), size)
+		}
+		if csize, _ := l.Size(); csize > size/3 || csize < size/8 {
+			t.Errorf("layer %d compressed to %d of %d bytes, want about a quarter", i, csize, size)
+		}
+	}
+	same, err := MultiLayerText(n, size, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if digestOf(t, img) != digestOf(t, same) {
+		t.Error("same seed gave different digests")
+	}
+}
+
 func TestWithUser(t *testing.T) {
 	base, err := MultiLayer(1, 16, 7)
 	if err != nil {
