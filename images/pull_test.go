@@ -2,6 +2,7 @@ package images_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -140,19 +141,6 @@ func TestPullCorruptBlobLeavesNothingBehind(t *testing.T) {
 func TestPullSharedBaseLayers(t *testing.T) {
 	e := newEnv(t)
 	host := testenv.NewRegistry(t, testenv.RegistryOptions{})
-	seed := time.Now().UnixNano()
-	for _, image := range []struct {
-		layers int
-		ref    string
-	}{{4, host + "/kctr/base:1"}, {7, host + "/kctr/derived:1"}} {
-		img, err := testimages.MultiLayer(image.layers, 64<<10, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := testimages.Push(context.Background(), img, image.ref); err != nil {
-			t.Fatal(err)
-		}
-	}
 	unpackInProcess, err := images.SharesDaemonFilesystem(daemon.Address())
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +148,9 @@ func TestPullSharedBaseLayers(t *testing.T) {
 	svc := images.NewService(e.client, images.ServiceOptions{UnpackInProcess: unpackInProcess})
 	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 	defer cancel()
-	for _, ref := range []string{host + "/kctr/base:1", host + "/kctr/derived:1"} {
+
+	refs := pushSharedBase(t, host, "one-by-one")
+	for _, ref := range refs {
 		if _, err := svc.Pull(ctx, ref, images.PullOptions{MaxConcurrentDownloads: 2}); err != nil {
 			t.Fatalf("pull %s: %v", ref, err)
 		}
@@ -169,4 +159,46 @@ func TestPullSharedBaseLayers(t *testing.T) {
 			t.Fatalf("%s not unpacked (err %v)", ref, err)
 		}
 	}
+
+	// Two more at once, as a kubelet pulls: both download the shared base,
+	// and one of them unpacks it.
+	refs = pushSharedBase(t, host, "together")
+	errs := make(chan error, len(refs))
+	for _, ref := range refs {
+		go func() {
+			_, err := svc.Pull(ctx, ref, images.PullOptions{MaxConcurrentDownloads: 2})
+			errs <- err
+		}()
+	}
+	for range refs {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent pull: %v", err)
+		}
+	}
+	for _, ref := range refs {
+		unpacked, err := mustImage(t, e, ref).IsUnpacked(e.ctx, "overlayfs")
+		if err != nil || !unpacked {
+			t.Fatalf("%s not unpacked after concurrent pulls (err %v)", ref, err)
+		}
+	}
+}
+
+// pushSharedBase pushes an image of 4 new layers and one of those 4 and 3
+// more, and returns their references.
+func pushSharedBase(t *testing.T, host, name string) []string {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	var refs []string
+	for _, layers := range []int{4, 7} {
+		img, err := testimages.MultiLayer(layers, 64<<10, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := fmt.Sprintf("%s/kctr/%s-%d:1", host, name, layers)
+		if err := testimages.Push(context.Background(), img, ref); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+	}
+	return refs
 }
