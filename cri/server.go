@@ -10,7 +10,6 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/log"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -67,18 +66,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	unpackInProcess, err := images.SharesDaemonFilesystem(cfg.ContainerdAddress)
-	if !unpackInProcess {
-		entry := log.G(ctx)
-		if err != nil {
-			entry = entry.WithError(err)
-		}
-		entry.Info("image layers are unpacked by containerd: kcrid does not see its files as it does")
-	}
 	imageSvc := newImageService(client, images.NewService(client, images.ServiceOptions{
 		Snapshotter:     cfg.Snapshotter,
 		Registry:        images.RegistryOptions{HostsDir: cfg.HostsDir},
-		UnpackInProcess: unpackInProcess,
+		UnpackInProcess: func() (bool, error) { return images.SharesDaemonFilesystem(cfg.ContainerdAddress) },
 	}), cfg.SandboxImage)
 	creations, err := newCreationLease(ctx, client, imageSvc.images.Snapshotter())
 	if err != nil {

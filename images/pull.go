@@ -128,7 +128,7 @@ func (s *Service) Pull(ctx context.Context, refText string, opts PullOptions) (_
 // a pullApplier.
 func (s *Service) clientForPull(ctx context.Context, ref string, unpack bool, written func(digest.Digest)) (*containerd.Client, *pullStore, error) {
 	var keptLayers *semaphore.Weighted
-	if unpack && s.keptLayers != nil && !s.appliesInParallel(ctx) {
+	if unpack && s.unpackInProcess != nil && s.unpackInProcess() && !s.appliesInParallel(ctx) {
 		keptLayers = s.keptLayers
 	}
 	store, err := newPullStore(s.client.ContentStore(), ref, keptLayers, written)

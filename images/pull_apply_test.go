@@ -117,7 +117,7 @@ func TestPullUnpacksInProcessAsContainerdDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inProcess := images.NewService(refusing, images.ServiceOptions{UnpackInProcess: true})
+	inProcess := images.NewService(refusing, images.ServiceOptions{UnpackInProcess: func() (bool, error) { return true, nil }})
 	pulled, err := inProcess.Pull(inProcessCtx, ref, images.PullOptions{})
 	if err != nil {
 		t.Fatalf("pull unpacking in process: %v", err)

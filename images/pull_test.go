@@ -141,11 +141,9 @@ func TestPullCorruptBlobLeavesNothingBehind(t *testing.T) {
 func TestPullSharedBaseLayers(t *testing.T) {
 	e := newEnv(t)
 	host := testenv.NewRegistry(t, testenv.RegistryOptions{})
-	unpackInProcess, err := images.SharesDaemonFilesystem(daemon.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := images.NewService(e.client, images.ServiceOptions{UnpackInProcess: unpackInProcess})
+	svc := images.NewService(e.client, images.ServiceOptions{
+		UnpackInProcess: func() (bool, error) { return images.SharesDaemonFilesystem(daemon.Address()) },
+	})
 	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
 	defer cancel()
 

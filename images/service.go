@@ -1,8 +1,11 @@
 package images
 
 import (
+	"sync"
+
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/defaults"
+	"github.com/containerd/log"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -18,8 +21,10 @@ type Service struct {
 	snapshotter string
 	registry    RegistryOptions
 	described   describeCache
-	// keptLayers is nil unless layers are unpacked in process.
-	keptLayers *semaphore.Weighted
+	// keptLayers and unpackInProcess are nil unless layers may be
+	// unpacked in process.
+	keptLayers      *semaphore.Weighted
+	unpackInProcess func() bool
 }
 
 // ServiceOptions configures a Service.
@@ -27,12 +32,12 @@ type ServiceOptions struct {
 	// Snapshotter images are unpacked into; empty means overlayfs.
 	Snapshotter string
 	Registry    RegistryOptions
-	// UnpackInProcess lets pulls write layers into the snapshotter's dirs
-	// from this process rather than through the daemon's diff service,
-	// where the snapshotter cannot rebase (layers are applied one after
-	// the other). Set it only when SharesDaemonFilesystem says this
-	// process sees the daemon's files.
-	UnpackInProcess bool
+	// UnpackInProcess, when set, is asked at the first pull whether pulls
+	// may write layers into the snapshotter's dirs from this process
+	// rather than through the daemon's diff service, which they then do
+	// where the snapshotter cannot rebase (layers applied one after the
+	// other). SharesDaemonFilesystem answers it for a daemon's address.
+	UnpackInProcess func() (bool, error)
 }
 
 // NewService returns a Service using client.
@@ -42,8 +47,19 @@ func NewService(client *containerd.Client, opts ServiceOptions) *Service {
 		snapshotter = defaults.DefaultSnapshotter
 	}
 	s := &Service{client: client, snapshotter: snapshotter, registry: opts.Registry}
-	if opts.UnpackInProcess {
+	if ask := opts.UnpackInProcess; ask != nil {
 		s.keptLayers = semaphore.NewWeighted(keptLayersBudget)
+		s.unpackInProcess = sync.OnceValue(func() bool {
+			ok, err := ask()
+			if !ok {
+				entry := log.L
+				if err != nil {
+					entry = entry.WithError(err)
+				}
+				entry.Info("image layers are unpacked by containerd: this process does not see its files as it does")
+			}
+			return ok
+		})
 	}
 	return s
 }

@@ -119,17 +119,13 @@ func newSession(c *cli.Context) (*session, error) {
 		client.Close()
 		return nil, err
 	}
-	unpackInProcess, err := images.SharesDaemonFilesystem(address)
-	if err != nil {
-		log.L.WithError(err).Debug("layers will be unpacked by containerd")
-	}
 	imageService := images.NewService(client, images.ServiceOptions{
 		Snapshotter: c.String("snapshotter"),
 		Registry: images.RegistryOptions{
 			HostsDir: c.String("hosts-dir"),
 			Insecure: c.Bool("insecure-registry"),
 		},
-		UnpackInProcess: unpackInProcess,
+		UnpackInProcess: func() (bool, error) { return images.SharesDaemonFilesystem(address) },
 	})
 	return &session{
 		ctx:    ctx,
