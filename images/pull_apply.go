@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -48,15 +47,12 @@ func (a *pullApplier) Apply(ctx context.Context, desc ocispec.Descriptor, mounts
 	if !ok || len(opts) > 0 || kept.diffID == "" {
 		return a.daemon.Apply(ctx, desc, mounts, opts...)
 	}
-	stream := &countingReader{r: bytes.NewReader(kept.tar)}
-	if _, err := archive.Apply(ctx, dir, stream, applyOpts...); err != nil {
+	// The whole stream, trailing bytes included, was hashed as it
+	// downloaded; the tar is all that is left to write.
+	if _, err := archive.Apply(ctx, dir, bytes.NewReader(kept.tar), applyOpts...); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("apply layer %s: %w", desc.Digest, err)
 	}
-	// Like containerd's applier: what follows the tar's end counts too.
-	if _, err := io.Copy(io.Discard, stream); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("apply layer %s: %w", desc.Digest, err)
-	}
-	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Size: stream.n, Digest: kept.diffID}, nil
+	return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Size: int64(len(kept.tar)), Digest: kept.diffID}, nil
 }
 
 // inPlaceTarget is where a layer for mounts can be written without
@@ -94,15 +90,4 @@ func inPlaceTarget(mounts []mount.Mount) (string, []archive.ApplyOpt, bool) {
 		return upper, opts, true
 	}
 	return "", nil, false
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

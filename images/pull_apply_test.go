@@ -98,7 +98,6 @@ func TestPullUnpacksInProcessAsContainerdDoes(t *testing.T) {
 		t.Skipf("containerd %s applies layers side by side (overlayfs can rebase): pulls leave unpacking to it", daemon.DaemonVersion())
 	}
 	base, middle, top := whiteoutImage(t)
-	var layers []ocispec.Descriptor
 	img, err := testimages.NewImage(v1.Config{Cmd: []string{"sh"}}, mustLayers(t, base, middle, top)...)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +133,6 @@ func TestPullUnpacksInProcessAsContainerdDoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers = manifest.Layers
 	diffIDs, err := pulledImage.RootFS(inProcessCtx)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +151,7 @@ func TestPullUnpacksInProcessAsContainerdDoes(t *testing.T) {
 		t.Errorf("middle layer dir lacks its whiteout or opaque dir: %v", inProcessLayers[1])
 	}
 
-	for _, layer := range layers {
+	for _, layer := range manifest.Layers {
 		inProcessInfo, err := e.client.ContentStore().Info(inProcessCtx, layer.Digest)
 		if err != nil {
 			t.Fatal(err)
