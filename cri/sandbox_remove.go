@@ -63,7 +63,11 @@ func (r *runtimeService) deletePauseContainer(ctx context.Context, sb *sandbox) 
 		return err
 	}
 	userns, err := r.podUserNamespace(sb.config)
-	if err != nil || userns != nil || info.SnapshotKey == "" {
+	spare, keep := spareRootfs{}, false
+	if err == nil && userns == nil && info.SnapshotKey != "" {
+		spare, keep = r.pauseRootfs.claim(ctx, info.SnapshotKey)
+	}
+	if !keep {
 		err = ctr.Delete(ctx, containerd.WithSnapshotCleanup)
 		if errdefs.IsNotFound(err) {
 			return nil
@@ -73,6 +77,6 @@ func (r *runtimeService) deletePauseContainer(ctx context.Context, sb *sandbox) 
 	if err := ctr.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
 		return err
 	}
-	r.pauseRootfs.put(ctx, info.SnapshotKey)
+	r.pauseRootfs.giveBack(spare)
 	return nil
 }

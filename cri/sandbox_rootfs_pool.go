@@ -20,7 +20,8 @@ import (
 // disk sync, on the path of every RunPodSandbox).
 //
 // A kept snapshot carries labelSpareRootfs and containerd's gc.root label,
-// both set when it is first put back, and keeps them while a pod uses it:
+// both set before its first pod's pause container is deleted, and keeps
+// them while a pod uses it:
 // the label finds the spares again after a restart (those no pod's record
 // names), gc.root keeps containerd's GC off them between two pods.
 
@@ -96,15 +97,17 @@ func (p *pauseRootfsPool) giveBack(s spareRootfs) {
 	p.spares = append(p.spares, s)
 }
 
-// put keeps the rootfs snapshot key of a removed pod's pause container,
-// or removes it when the pool is full.
-func (p *pauseRootfsPool) put(ctx context.Context, key string) {
+// claim marks the rootfs snapshot of a pod's pause container as a spare,
+// ahead of the container's delete: once that record is gone, nothing but
+// the gc.root label keeps containerd's GC (which may run at any mutation)
+// off the snapshot. It reports false when the pool is full or the
+// snapshot cannot be kept; the caller then deletes it with the container.
+func (p *pauseRootfsPool) claim(ctx context.Context, key string) (spareRootfs, bool) {
 	p.mu.Lock()
 	full := len(p.spares) >= maxSpareRootfs
 	p.mu.Unlock()
 	if full {
-		p.discard(ctx, key)
-		return
+		return spareRootfs{}, false
 	}
 	sn := p.client.SnapshotService(p.snapshotter)
 	info, err := sn.Stat(ctx, key)
@@ -118,10 +121,9 @@ func (p *pauseRootfsPool) put(ctx context.Context, key string) {
 	}
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("snapshot", key).Debug("keep a pause rootfs; removing it")
-		p.discard(ctx, key)
-		return
+		return spareRootfs{}, false
 	}
-	p.giveBack(spareRootfs{key: key, parent: info.Parent, mounts: mounts})
+	return spareRootfs{key: key, parent: info.Parent, mounts: mounts}, true
 }
 
 func (p *pauseRootfsPool) discard(ctx context.Context, key string) {

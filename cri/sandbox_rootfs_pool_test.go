@@ -4,12 +4,13 @@ import (
 	"context"
 	"testing"
 
+	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
-// TestPauseRootfsKept: a removed pod's pause rootfs snapshot is kept and
-// becomes the next pod's, also across a kcrid restart; a running pod's is
+// TestPauseRootfsKept: a removed pod's pause rootfs snapshot is kept (a
+// garbage collection does not take it) and becomes the next pod's, also across a kcrid restart; a running pod's is
 // never handed out twice.
 func TestPauseRootfsKept(t *testing.T) {
 	e := newEnv(t)
@@ -44,6 +45,15 @@ func TestPauseRootfsKept(t *testing.T) {
 	first := e.runPod(hostNetworkPod(t, "first"))
 	kept := rootfsOf(first)
 	if err := e.rs.RemovePodSandbox(e.ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// containerd's GC may run at any mutation, the container's delete
+	// included; a kept snapshot must be out of its reach by then.
+	lease, err := client.LeasesService().Create(e.ctx, leases.WithRandomID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.LeasesService().Delete(e.ctx, lease, leases.SynchronousDelete); err != nil {
 		t.Fatal(err)
 	}
 	if got := spares(); len(got) != 1 || got[0] != kept {
