@@ -11,7 +11,8 @@ CONTAINERD_VERSION := v2.4.2
 CRI_TOOLS_VERSION := v1.37.0
 APT_PACKAGES := containerd runc containernetworking-plugins busybox-static docker-registry iproute2 iptables skopeo
 PROGRAMS := $(notdir $(wildcard cmd/*))
-FUZZTIME ?= 10s
+FUZZTIME ?= 20000x
+FUZZMINIMIZETIME ?= 200x
 
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
@@ -69,8 +70,9 @@ test-unit:
 	$(GO) test -short ./...
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseReference$$' -fuzztime $(FUZZTIME) ./images
-	$(GO) test -run '^$$' -fuzz '^FuzzHostsFile$$' -fuzztime $(FUZZTIME) ./images
+	for target in FuzzParseReference FuzzHostsFile; do \
+		$(GO) test -short -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./images || exit 1; \
+	done
 
 # The main job: a private containerd and registry, an offline image pushed,
 # pulled and run with kctr, then everything cleaned up.
