@@ -10,8 +10,8 @@ import (
 )
 
 // TestPauseRootfsKept: a removed pod's pause rootfs snapshot is kept (a
-// garbage collection does not take it) and becomes the next pod's, also across a kcrid restart; a running pod's is
-// never handed out twice.
+// garbage collection does not take it) and becomes the next pod's, also
+// across a kcrid restart; a running pod's is never handed out twice.
 func TestPauseRootfsKept(t *testing.T) {
 	e := newEnv(t)
 	client, err := daemon.Client(e.ctx, e.cfg.Namespace)
