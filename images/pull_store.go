@@ -48,13 +48,11 @@ type pullStore struct {
 }
 
 // keptLayer is a layer's uncompressed tar stream, with its uncompressed
-// digest once committed.
+// digest once committed. Every byte of tar is held in the budget.
 type keptLayer struct {
-	tar    []byte
-	diffID digest.Digest
-	budget *semaphore.Weighted
-	// held is how much of the budget tar takes.
-	held    int64
+	tar     []byte
+	diffID  digest.Digest
+	budget  *semaphore.Weighted
 	dropped bool
 }
 
@@ -68,15 +66,13 @@ func (k *keptLayer) Write(p []byte) (int, error) {
 		k.drop()
 		return len(p), nil
 	}
-	k.held += int64(len(p))
 	k.tar = append(k.tar, p...)
 	return len(p), nil
 }
 
 // release returns the layer's bytes to the budget.
 func (k *keptLayer) release() {
-	k.budget.Release(k.held)
-	k.held = 0
+	k.budget.Release(int64(len(k.tar)))
 	k.tar = nil
 }
 
@@ -148,16 +144,12 @@ func (s *pullStore) Writer(ctx context.Context, opts ...content.WriterOpt) (cont
 	if s.keptLayers == nil || desc.Size <= 0 {
 		return lw, nil
 	}
-	if compressed == "" {
-		if s.keptLayers.TryAcquire(desc.Size) {
-			lw.kept = &keptLayer{tar: make([]byte, 0, desc.Size), budget: s.keptLayers, held: desc.Size}
-		}
-		return lw, nil
-	}
 	if s.keptLayers.TryAcquire(desc.Size) { // at least as much as it will take
 		s.keptLayers.Release(desc.Size)
 		lw.kept = &keptLayer{budget: s.keptLayers}
-		lw.diffID = newDiffIDHasher(lw.kept)
+		if compressed != "" {
+			lw.diffID = newDiffIDHasher(lw.kept)
+		}
 	}
 	return lw, nil
 }
@@ -262,11 +254,7 @@ func (w *labellingWriter) Write(p []byte) (int, error) {
 	if n > 0 {
 		w.streamed += int64(n)
 		if w.kept != nil && w.diffID == nil {
-			if int64(len(w.kept.tar)+n) > int64(cap(w.kept.tar)) {
-				w.dropKept()
-			} else {
-				w.kept.tar = append(w.kept.tar, p[:n]...)
-			}
+			_, _ = w.kept.Write(p[:n])
 		}
 		if w.diffID != nil && !w.diffID.write(p[:n]) {
 			// The stream did not decompress: no digest, and the bytes kept

@@ -179,6 +179,32 @@ func TestPullStoreLabelsLayerAtCommit(t *testing.T) {
 	}
 }
 
+// An uncompressed layer is its own tar stream and its own diff ID: it is
+// kept as it streams in, with nothing to decompress or hash.
+func TestPullStoreKeepsUncompressedLayer(t *testing.T) {
+	r := newPullStoreRig(t)
+	_, _, diffID, tar := gzipLayer(t, "hello from a plain layer\n")
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayer, Digest: diffID, Size: int64(len(tar))}
+	if err := content.WriteBlob(r.ctx, r.store, "layer", bytes.NewReader(tar), desc); err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.backing.Info(r.ctx, desc.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Labels[labels.LabelUncompressed] != diffID.String() {
+		t.Errorf("labels at commit = %v, want the blob's own digest as uncompressed", info.Labels)
+	}
+	kept := r.store.takeLayer(desc.Digest)
+	if kept == nil || !bytes.Equal(kept.tar, tar) || kept.diffID != diffID {
+		t.Fatalf("kept layer = %+v, want the blob with diff ID %s", kept, diffID)
+	}
+	kept.release()
+	if !r.budget.TryAcquire(testBudget) {
+		t.Fatal("released bytes did not return to the budget")
+	}
+}
+
 // A fetch that resumes a partial ingest writes only the rest of the blob:
 // neither a hash nor kept bytes can come of that.
 func TestPullStoreResumedIngest(t *testing.T) {
