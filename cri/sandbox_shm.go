@@ -78,20 +78,22 @@ func (c Config) removeSandboxState(id string) error {
 // recover keeps them: its containers may be running on them. It runs at
 // start, before kcrid serves.
 func (r *runtimeService) removeOrphanSandboxDirs(ctx context.Context, recorded map[string]bool) {
+	orphans := map[string]bool{}
 	for _, parent := range []string{filepath.Join(r.cfg.StateDir, "sandboxes"), filepath.Join(r.cfg.RootDir, "sandboxes")} {
 		entries, _ := os.ReadDir(parent)
 		for _, e := range entries {
-			id := e.Name()
-			if recorded[id] {
-				continue
+			if !recorded[e.Name()] {
+				orphans[e.Name()] = true
 			}
-			err := r.cfg.removeSandboxState(id)
-			if err == nil {
-				err = os.RemoveAll(r.cfg.sandboxDir(id))
-			}
-			if err != nil {
-				log.G(ctx).WithError(err).WithField("sandbox", id).Warn("remove the dirs of an unknown pod")
-			}
+		}
+	}
+	for id := range orphans {
+		err := r.cfg.removeSandboxState(id)
+		if err == nil {
+			err = os.RemoveAll(r.cfg.sandboxDir(id))
+		}
+		if err != nil {
+			log.G(ctx).WithError(err).WithField("sandbox", id).Warn("remove the dirs of an unknown pod")
 		}
 	}
 }
